@@ -1,0 +1,39 @@
+# callstack-forensics: every target sets up what it needs on a fresh machine.
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+CLI     := $(VENV)/bin/callstack-forensics
+SHARED  ?= ../shared
+OUT     ?= out
+# Debian packages the tests need: mingw-w64 builds real PE32+/PE32 programs, Wine runs them,
+# winedbg is the independent reference for the stack engine.
+APT_PKGS := gcc-mingw-w64-x86-64 gcc-mingw-w64-i686 wine wine64 wine32:i386
+
+.PHONY: install system-deps test demo bench oracle samples fuzz clean
+
+$(PY):
+	python3 -m venv $(VENV)
+
+install: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml | $(PY)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+# Installs the Debian packages when run as root on Debian; elsewhere says what is missing.
+system-deps:
+	@bash tests/wine/install-system-deps.sh $(APT_PKGS)
+
+test: install system-deps
+	$(PY) -m pytest -q -rs
+
+oracle: install system-deps
+	$(PY) -m tests.wine.oracle
+
+demo: install system-deps
+	$(PY) -m tests.wine.demo
+
+bench: install
+	$(PY) -m tests.bench
+
+clean:
+	rm -rf $(OUT) tests/wine/build .pytest_cache

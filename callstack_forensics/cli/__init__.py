@@ -1,0 +1,1 @@
+"""The ``callstack-forensics`` command line (typer + rich)."""

@@ -1,0 +1,39 @@
+"""Entry point of the ``callstack-forensics`` CLI.
+
+Each command lives in its own module with a ``register(app)`` function, so the
+commands of the stack engine, the rule engine and the forge stay independent.
+
+Exit codes: 0 clean, 1 findings, 2 usage or input error.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from . import stacks_cmd
+
+EXIT_CLEAN = 0
+EXIT_FINDINGS = 1
+EXIT_USAGE = 2
+
+
+def build_app() -> typer.Typer:
+    app = typer.Typer(
+        name="callstack-forensics",
+        help="Rebuild user-mode call stacks from Windows memory images and minidumps, "
+        "and run call-stack detections after the fact.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
+    for module in (stacks_cmd,):
+        module.register(app)
+    return app
+
+
+def main() -> None:
+    build_app()()
+
+
+if __name__ == "__main__":
+    main()

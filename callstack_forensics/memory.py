@@ -1,0 +1,265 @@
+"""The narrow memory interface the stack engine works on.
+
+The engine never talks to Volatility or to a dump format directly: it asks a
+:class:`ProcessMemory` for bytes at virtual addresses, for the regions of the
+address space, for the loaded modules and for the threads with the user-mode
+context each was stopped at. A Volatility process layer and a minidump are two
+implementations; tests add in-memory ones.
+
+A page that is not present must never read as zeros (a zero-filled stack would
+unwind into nonsense silently), so :meth:`ProcessMemory.read` raises
+:class:`MemoryMissing` naming the first missing address.
+"""
+
+from __future__ import annotations
+
+import bisect
+import enum
+import struct
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Iterable, Sequence
+
+PAGE_SIZE = 0x1000
+
+
+class MemoryMissing(Exception):
+    """Raised when any byte of a requested range is not present in the source."""
+
+    def __init__(self, address: int, reason: str = "not present") -> None:
+        super().__init__(f"memory at {address:#x} {reason}")
+        self.address = address
+        self.reason = reason
+
+
+class RegionKind(str, enum.Enum):
+    """How a region of the address space is backed, as a VAD or MEMORY_INFO says."""
+
+    IMAGE = "image"
+    MAPPED = "mapped"
+    PRIVATE = "private"
+    UNKNOWN = "unknown"
+
+
+UNKNOWN_PROTECTION = "Unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class Region:
+    """One allocation (VAD, or MEMORY_INFO run) of a process address space.
+
+    ``end`` is exclusive. ``protection`` uses Elastic's spelling (``RWX``,
+    ``R-X``, ``RW-``, ``R--``, ``---``) or :data:`UNKNOWN_PROTECTION` when the
+    source does not record it: it is never guessed.
+    """
+
+    start: int
+    end: int
+    protection: str = UNKNOWN_PROTECTION
+    kind: RegionKind = RegionKind.UNKNOWN
+    path: str | None = None
+    allocation_base: int | None = None
+    private_executable_bytes: int | None = None
+
+    def contains(self, address: int) -> bool:
+        return self.start <= address < self.end
+
+    @property
+    def executable(self) -> bool | None:
+        """True/False when the protection is known, None when it is not."""
+        if self.protection == UNKNOWN_PROTECTION:
+            return None
+        return len(self.protection) >= 3 and self.protection[2] == "X"
+
+
+@dataclass(frozen=True, slots=True)
+class Module:
+    """A PE image mapped in the process.
+
+    ``linked`` is False for an image found in an image-backed region that no
+    loader list names (an unlinked, possibly hidden, module).
+    """
+
+    base: int
+    size: int
+    path: str
+    timestamp: int | None = None
+    checksum: int | None = None
+    linked: bool = True
+
+    @property
+    def name(self) -> str:
+        return self.path.replace("/", "\\").rsplit("\\", 1)[-1]
+
+    @property
+    def end(self) -> int:
+        return self.base + self.size
+
+    def contains(self, address: int) -> bool:
+        return self.base <= address < self.base + self.size
+
+
+@dataclass(frozen=True, slots=True)
+class Wow64Context:
+    """The 32-bit context of a WOW64 thread (from the TEB's WOW64 CPU area)."""
+
+    eip: int
+    esp: int
+    ebp: int
+    stack_base: int | None = None
+    stack_limit: int | None = None
+
+
+@dataclass(slots=True)
+class ThreadInfo:
+    """A thread and the user-mode state it was stopped in.
+
+    ``registers`` holds the 64-bit general registers by lower-case name
+    (``rip``, ``rsp``, ``rbp``, ``rbx``...), or the 32-bit ones (``eip``,
+    ``esp``, ``ebp``) for a 32-bit process. It is None when the thread has no
+    user context (system thread, trap frame paged out); ``note`` then says why.
+    """
+
+    tid: int
+    registers: dict[str, int] | None = None
+    stack_base: int | None = None
+    stack_limit: int | None = None
+    teb: int | None = None
+    wow64: Wow64Context | None = None
+    start_address: int | None = None
+    win32_start_address: int | None = None
+    state: str | None = None
+    wait_reason: str | None = None
+    syscall_number: int | None = None
+    note: str | None = None
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def rip(self) -> int | None:
+        return None if self.registers is None else self.registers.get("rip")
+
+    @property
+    def rsp(self) -> int | None:
+        return None if self.registers is None else self.registers.get("rsp")
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessInfo:
+    """Identity of the process a :class:`ProcessMemory` describes."""
+
+    pid: int
+    name: str
+    path: str | None = None
+    command_line: str | None = None
+    ppid: int | None = None
+    is_wow64: bool = False
+    pointer_size: int = 8
+
+
+class ProcessMemory(ABC):
+    """One process's address space, as the stack engine needs it.
+
+    Implementations provide :meth:`read`, :meth:`regions`, :meth:`modules`,
+    :meth:`threads` and :attr:`process`; the helpers here derive the rest.
+    """
+
+    process: ProcessInfo
+
+    @abstractmethod
+    def read(self, address: int, size: int) -> bytes:
+        """Return exactly ``size`` bytes at ``address`` or raise :class:`MemoryMissing`."""
+
+    @abstractmethod
+    def regions(self) -> Sequence[Region]:
+        """All regions, sorted by start, not overlapping."""
+
+    @abstractmethod
+    def modules(self) -> Sequence[Module]:
+        """Loaded PE images, sorted by base."""
+
+    @abstractmethod
+    def threads(self) -> Sequence[ThreadInfo]:
+        """Every thread of the process, including those without user context."""
+
+    # ---- derived helpers -------------------------------------------------
+
+    def read_partial(self, address: int, size: int) -> bytes:
+        """Read as many leading bytes of the range as are present (page by page)."""
+        out = bytearray()
+        cur = address
+        end = address + size
+        while cur < end:
+            chunk = min(end, (cur & ~(PAGE_SIZE - 1)) + PAGE_SIZE) - cur
+            try:
+                out += self.read(cur, chunk)
+            except MemoryMissing:
+                break
+            cur += chunk
+        return bytes(out)
+
+    def read_tail(self, end: int, size: int) -> bytes:
+        """Read as many *trailing* bytes of ``[end - size, end)`` as are present."""
+        out = b""
+        cur = end
+        start = max(0, end - size)
+        while cur > start:
+            page_start = max(start, (cur - 1) & ~(PAGE_SIZE - 1))
+            try:
+                out = self.read(page_start, cur - page_start) + out
+            except MemoryMissing:
+                break
+            cur = page_start
+        return out
+
+    def read_pointer(self, address: int, size: int = 8) -> int:
+        data = self.read(address, size)
+        return struct.unpack("<Q" if size == 8 else "<I", data)[0]
+
+    @cached_property
+    def _region_index(self) -> tuple[list[int], list[Region]]:
+        regs = sorted(self.regions(), key=lambda r: r.start)
+        return [r.start for r in regs], regs
+
+    def region_at(self, address: int) -> Region | None:
+        starts, regs = self._region_index
+        i = bisect.bisect_right(starts, address) - 1
+        if i >= 0 and regs[i].contains(address):
+            return regs[i]
+        return None
+
+    @cached_property
+    def _module_index(self) -> tuple[list[int], list[Module]]:
+        mods = sorted(self.modules(), key=lambda m: m.base)
+        return [m.base for m in mods], mods
+
+    def module_at(self, address: int) -> Module | None:
+        bases, mods = self._module_index
+        i = bisect.bisect_right(bases, address) - 1
+        if i >= 0 and mods[i].contains(address):
+            return mods[i]
+        return None
+
+    def is_executable(self, address: int) -> bool | None:
+        """True/False from the region's protection; None when it is unknown.
+
+        Addresses inside a module whose region protection is unknown count as
+        executable only when the module's section says so; that decision is
+        left to the caller, which has the parsed PE.
+        """
+        region = self.region_at(address)
+        if region is None:
+            return False if self._region_index[1] else None
+        return region.executable
+
+
+def merge_sorted(items: Iterable[Region]) -> list[Region]:
+    """Sort regions by start and drop any that overlap an earlier one (hostile VAD trees)."""
+    out: list[Region] = []
+    for region in sorted(items, key=lambda r: (r.start, -r.end)):
+        if region.end <= region.start:
+            continue
+        if out and region.start < out[-1].end:
+            continue
+        out.append(region)
+    return out

@@ -1,0 +1,168 @@
+"""The result model: frames and thread stacks, with Elastic's field names.
+
+Frames are the engine's output and the event builder's input. Their JSON form
+follows ../shared/docs/callstack-fields.md (Elastic Defend's
+``process.thread.Ext.call_stack[]``) plus our own ``call_verified`` and
+``method`` so that a responder can see how much to trust each frame.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class FoundBy(str, enum.Enum):
+    """How a frame was found: from unwind data (or the context), or by scanning the stack."""
+
+    UNWOUND = "unwound"
+    SCANNED = "scanned"
+
+
+class StopReason(str, enum.Enum):
+    """Why a walk ended; every walk ends for exactly one of these."""
+
+    END_OF_STACK = "end of stack"
+    LEFT_STACK = "rsp left the stack bounds"
+    NOT_INCREASING = "rsp did not increase"
+    CYCLE = "cycle in the stack"
+    FRAME_LIMIT = "frame limit reached"
+    UNREADABLE = "stack memory not present"
+    NO_RETURN_ADDRESS = "no further return address found"
+    NO_CONTEXT = "no user-mode context"
+    BYTE_LIMIT = "byte limit per thread reached"
+
+
+UNBACKED = "Unbacked"
+UNKNOWN = "Unknown"
+
+
+@dataclass(slots=True)
+class ModuleRef:
+    """The module a frame (or a stack's final user module) points into."""
+
+    name: str
+    path: str
+    base: int
+    linked: bool = True
+
+
+@dataclass(slots=True)
+class Frame:
+    """One frame of a call stack, most recent first.
+
+    ``address`` is the thread's instruction pointer for frame 0 and a return
+    address for every other frame. ``call_verified`` is None for frame 0 (it is
+    not a return address), else whether the bytes before it decode to a call
+    that ends exactly there.
+    """
+
+    index: int
+    address: int
+    method: FoundBy
+    symbol_info: str = UNKNOWN
+    module: ModuleRef | None = None
+    region_kind: str = "unknown"
+    protection: str = "Unknown"
+    allocation_private_bytes: int | None = None
+    call_verified: bool | None = None
+    call_target: int | None = None
+    call_instruction: str | None = None
+    callsite_leading_bytes: str = ""
+    callsite_trailing_bytes: str = ""
+    stack_pointer: int | None = None
+    is_32bit: bool = False
+    note: str | None = None
+
+    @property
+    def unbacked(self) -> bool:
+        return self.symbol_info.startswith(UNBACKED)
+
+    @property
+    def summary_name(self) -> str:
+        """The name this frame contributes to ``call_stack_summary``."""
+        if self.module is not None:
+            return self.module.name.lower()
+        if self.unbacked:
+            return UNBACKED
+        return UNKNOWN
+
+    def to_ecs(self) -> dict[str, Any]:
+        """Elastic's per-frame fields plus ours (``call_verified``, ``method``...)."""
+        out: dict[str, Any] = {
+            "instruction_pointer": f"{self.address:#x}",
+            "symbol_info": self.symbol_info,
+            "callsite_leading_bytes": self.callsite_leading_bytes,
+            "callsite_trailing_bytes": self.callsite_trailing_bytes,
+            "protection": self.protection,
+            "region_type": self.region_kind,
+            "method": self.method.value,
+            "call_verified": self.call_verified,
+        }
+        if self.module is not None:
+            out["module_path"] = self.module.path.lower()
+            out["module_name"] = self.module.name.lower()
+            if not self.module.linked:
+                out["module_unlinked"] = True
+        if self.allocation_private_bytes is not None:
+            out["allocation_private_bytes"] = self.allocation_private_bytes
+        if self.call_target is not None:
+            out["call_target"] = f"{self.call_target:#x}"
+        if self.call_instruction:
+            out["call_instruction"] = self.call_instruction
+        if self.is_32bit:
+            out["wow64"] = True
+        if self.note:
+            out["note"] = self.note
+        return out
+
+
+@dataclass(slots=True)
+class FinalUserModule:
+    """``call_stack_final_user_module``: the last non-Windows module, or Unbacked/Unknown."""
+
+    name: str
+    path: str | None = None
+    allocation_private_bytes: int | None = None
+
+    def to_ecs(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name}
+        if self.path:
+            out["path"] = self.path.lower()
+        if self.allocation_private_bytes is not None:
+            out["allocation_private_bytes"] = self.allocation_private_bytes
+        return out
+
+
+@dataclass(slots=True)
+class ThreadStack:
+    """A thread's rebuilt user-mode stack, or the reason there is none."""
+
+    pid: int
+    tid: int
+    process_name: str
+    frames: list[Frame] = field(default_factory=list)
+    stop_reason: StopReason | None = None
+    note: str | None = None
+    is_wow64: bool = False
+    thread: Any = None  # the ThreadInfo it was built from
+
+    @property
+    def complete(self) -> bool:
+        return self.stop_reason == StopReason.END_OF_STACK and self.note is None
+
+    def to_json(self) -> dict[str, Any]:
+        from .summary import summarize  # local: summary depends on this module
+
+        out: dict[str, Any] = {
+            "pid": self.pid,
+            "tid": self.tid,
+            "process_name": self.process_name,
+            "frames": [f.to_ecs() for f in self.frames],
+            "stop_reason": self.stop_reason.value if self.stop_reason else None,
+        }
+        out.update(summarize(self.frames).to_ecs())
+        if self.note:
+            out["note"] = self.note
+        return out
