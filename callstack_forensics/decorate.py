@@ -1,0 +1,59 @@
+"""Turn a bare address into a :class:`Frame` with Elastic's per-frame fields."""
+
+from __future__ import annotations
+
+from .context import ProcessContext
+from .memory import UNKNOWN_PROTECTION, RegionKind
+from .stack import FoundBy, Frame, ModuleRef
+from .symbols import symbolize
+
+
+def make_frame(
+    ctx: ProcessContext,
+    index: int,
+    address: int,
+    method: FoundBy,
+    is_return_address: bool,
+    stack_pointer: int | None = None,
+    bits: int = 64,
+) -> Frame:
+    """Describe ``address``: module, region, protection, symbol and call-site bytes.
+
+    For a return address the call before it is decoded (``call_verified``); frame 0
+    is the thread's own instruction pointer, so it has no call to verify.
+    """
+    module = ctx.module(address)
+    region = ctx.region(address)
+    image = ctx.image_of(module)
+    lookup = address - 1 if is_return_address else address
+    frame = Frame(
+        index=index,
+        address=address,
+        method=method,
+        symbol_info=symbolize(address, lookup, module, image, region),
+        stack_pointer=stack_pointer,
+        is_32bit=bits == 32,
+    )
+    if module is not None:
+        frame.module = ModuleRef(module.name, module.path, module.base, module.linked)
+    if region is not None:
+        frame.region_kind = region.kind.value
+        frame.protection = region.protection
+        frame.allocation_private_bytes = region.private_executable_bytes
+    elif module is not None:
+        frame.region_kind = RegionKind.IMAGE.value
+        frame.protection = UNKNOWN_PROTECTION
+    size = ctx.options.callsite_bytes
+    frame.callsite_leading_bytes = ctx.cache.leading(address, size).hex()
+    frame.callsite_trailing_bytes = ctx.cache.trailing(address, size).hex()
+    if is_return_address:
+        site = ctx.call_before(address, bits)
+        frame.call_verified = site is not None
+        if site is not None:
+            frame.call_target = site.target
+            frame.call_instruction = site.text
+    if module is not None and image is None:
+        problem = ctx.modules.image_problem(module)
+        if problem:
+            frame.note = f"module not parsed: {problem}"
+    return frame

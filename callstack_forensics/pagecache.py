@@ -1,0 +1,111 @@
+"""A page cache in front of a :class:`ProcessMemory`.
+
+Volatility's layer reads are costly (page-table walks in Python), and an unwind
+touches the same stack and code pages many times: the walker reads everything
+through this cache so each page is translated once per process. Missing pages
+are cached too, so a smeared region is not re-probed for every frame.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections import OrderedDict
+
+from .memory import PAGE_SIZE, MemoryMissing, ProcessMemory
+
+_MISSING = b""
+
+
+class PageCache:
+    """Read-through cache of whole pages with a bounded size (LRU)."""
+
+    def __init__(self, memory: ProcessMemory, max_pages: int = 4096) -> None:
+        self.memory = memory
+        self.max_pages = max_pages
+        self._pages: OrderedDict[int, bytes] = OrderedDict()
+        self.bytes_read = 0
+
+    def _page(self, page: int) -> bytes:
+        data = self._pages.get(page)
+        if data is not None:
+            self._pages.move_to_end(page)
+            return data
+        try:
+            data = self.memory.read(page, PAGE_SIZE)
+            self.bytes_read += PAGE_SIZE
+        except MemoryMissing:
+            data = _MISSING
+        except Exception as exc:  # a hostile source must not kill the walk
+            raise MemoryMissing(page, f"unreadable ({type(exc).__name__})") from exc
+        self._pages[page] = data
+        if len(self._pages) > self.max_pages:
+            self._pages.popitem(last=False)
+        return data
+
+    def read(self, address: int, size: int) -> bytes:
+        """Exactly ``size`` bytes or :class:`MemoryMissing` at the first absent page."""
+        if size <= 0:
+            return b""
+        if address < 0 or address + size > 1 << 64:
+            raise MemoryMissing(address, "outside the address space")
+        page = address & ~(PAGE_SIZE - 1)
+        off = address - page
+        if off + size <= PAGE_SIZE:
+            data = self._page(page)
+            if not data:
+                raise MemoryMissing(address)
+            return data[off : off + size]
+        out = bytearray()
+        cur = address
+        end = address + size
+        while cur < end:
+            page = cur & ~(PAGE_SIZE - 1)
+            data = self._page(page)
+            if not data:
+                raise MemoryMissing(cur)
+            take = min(end, page + PAGE_SIZE) - cur
+            out += data[cur - page : cur - page + take]
+            cur += take
+        return bytes(out)
+
+    def try_read(self, address: int, size: int) -> bytes | None:
+        try:
+            return self.read(address, size)
+        except MemoryMissing:
+            return None
+
+    def u64(self, address: int) -> int | None:
+        data = self.try_read(address, 8)
+        return None if data is None else struct.unpack("<Q", data)[0]
+
+    def u32(self, address: int) -> int | None:
+        data = self.try_read(address, 4)
+        return None if data is None else struct.unpack("<I", data)[0]
+
+    def leading(self, end: int, size: int) -> bytes:
+        """Up to ``size`` bytes that end at ``end`` (fewer when earlier pages are missing)."""
+        out = b""
+        cur = end
+        start = max(0, end - size)
+        while cur > start:
+            page_start = max(start, (cur - 1) & ~(PAGE_SIZE - 1))
+            data = self.try_read(page_start, cur - page_start)
+            if data is None:
+                break
+            out = data + out
+            cur = page_start
+        return out
+
+    def trailing(self, start: int, size: int) -> bytes:
+        """Up to ``size`` bytes from ``start`` (fewer when later pages are missing)."""
+        out = b""
+        cur = start
+        end = start + size
+        while cur < end:
+            take = min(end, (cur & ~(PAGE_SIZE - 1)) + PAGE_SIZE) - cur
+            data = self.try_read(cur, take)
+            if data is None:
+                break
+            out += data
+            cur += take
+        return out

@@ -1,0 +1,215 @@
+"""Rebuild every thread's user-mode call stack from a :class:`ProcessMemory`.
+
+The x64 walk unwinds frame by frame from the images' own unwind data; where a
+frame cannot be unwound it falls back to a call-site-validated scan and then
+resumes unwinding from what the scan found. WOW64 threads get their 32-bit
+frames spliced in where the 64-bit stack enters the 32-bit emulation (see
+:mod:`callstack_forensics.wow64`). Every thread yields a :class:`ThreadStack`,
+with a note and a stop reason rather than an exception when something is wrong.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .context import ProcessContext, WalkOptions
+from .decorate import make_frame
+from .memory import MemoryMissing, ProcessMemory, ThreadInfo
+from .modules import ImageCache
+from .scan import scan_for_return
+from .stack import FoundBy, Frame, StopReason, ThreadStack
+from .unwind import Registers, StackReader, UnwindError, virtual_unwind
+from .wow64 import splice_wow64, walk_x86
+
+__all__ = ["WalkOptions", "walk_process", "walk_thread", "walk_registers"]
+
+
+def walk_process(
+    memory: ProcessMemory,
+    options: WalkOptions | None = None,
+    images: ImageCache | None = None,
+) -> list[ThreadStack]:
+    """One :class:`ThreadStack` per thread of the process, in the source's order."""
+    ctx = ProcessContext(memory, options or WalkOptions(), images or ImageCache())
+    return [walk_thread(ctx, thread) for thread in memory.threads()]
+
+
+def walk_thread(ctx: ProcessContext, thread: ThreadInfo) -> ThreadStack:
+    """The stack of one thread; never raises for bad memory, says why in ``note``."""
+    proc = ctx.memory.process
+    stack = ThreadStack(proc.pid, thread.tid, proc.name, thread=thread, is_wow64=thread.wow64 is not None)
+    try:
+        _fill(ctx, thread, stack)
+    except (MemoryMissing, UnwindError, ValueError, OverflowError) as exc:
+        stack.note = f"walk aborted: {exc}"
+        stack.stop_reason = stack.stop_reason or StopReason.UNREADABLE
+    return stack
+
+
+def _fill(ctx: ProcessContext, thread: ThreadInfo, stack: ThreadStack) -> None:
+    regs = thread.registers
+    if regs is None and thread.wow64 is None:
+        stack.stop_reason = StopReason.NO_CONTEXT
+        stack.note = thread.note or "no user-mode context"
+        return
+    if regs is not None and "rip" in regs:
+        walk = walk_registers(ctx, regs, thread.stack_limit, thread.stack_base)
+        stack.frames, stack.stop_reason, stack.note = walk.frames, walk.stop, walk.note
+    if thread.wow64 is not None:
+        frames32, stop32, note32 = walk_x86(
+            ctx,
+            thread.wow64.eip,
+            thread.wow64.esp,
+            thread.wow64.ebp,
+            thread.wow64.stack_limit,
+            thread.wow64.stack_base,
+            eip_is_return=bool(stack.frames),
+        )
+        stack.frames, splice_note = splice_wow64(stack.frames, frames32)
+        stack.stop_reason = stop32
+        stack.note = "; ".join(n for n in (stack.note, note32, splice_note) if n) or None
+    elif regs is not None and "eip" in regs and "rip" not in regs:
+        stack.frames, stack.stop_reason, stack.note = walk_x86(
+            ctx, regs["eip"], regs["esp"], regs.get("ebp", 0), thread.stack_limit, thread.stack_base
+        )
+    if thread.note and not stack.note:
+        stack.note = thread.note
+
+
+@dataclass(slots=True)
+class Walk:
+    frames: list[Frame]
+    stop: StopReason
+    note: str | None = None
+
+
+@dataclass(slots=True)
+class _Step:
+    regs: Registers | None
+    method: FoundBy = FoundBy.UNWOUND
+    failure: str | None = None
+
+
+def walk_registers(
+    ctx: ProcessContext,
+    registers: dict[str, int],
+    stack_limit: int | None,
+    stack_base: int | None,
+) -> Walk:
+    """Unwind from a 64-bit register state until the stack ends or a limit says stop."""
+    opts = ctx.options
+    cur = Registers({k: v for k, v in registers.items()})
+    rip, rsp = cur.rip, cur.rsp
+    if rip is None or rsp is None:
+        return Walk([], StopReason.NO_CONTEXT, "context has no rip/rsp")
+    frames = [make_frame(ctx, 0, rip, FoundBy.UNWOUND, False, rsp)]
+    note = _bounds_note(rsp, stack_limit, stack_base)
+    top = stack_base if stack_base else rsp + opts.max_stack_bytes
+    budget = opts.max_stack_bytes
+    seen = {(rip, rsp)}
+    notes: list[str] = [note] if note else []
+    while True:
+        if len(frames) >= opts.max_frames:
+            return Walk(frames, StopReason.FRAME_LIMIT, _join(notes))
+        step = _unwind_step(ctx, cur, frame0=len(frames) == 1)
+        if step.regs is None:
+            if not opts.scan:
+                return Walk(frames, StopReason.NO_RETURN_ADDRESS, _join(notes + [step.failure]))
+            step, used = _scan_step(ctx, cur, top, budget)
+            budget -= used
+            if step.regs is None:
+                stop = StopReason.BYTE_LIMIT if budget <= 0 else StopReason.NO_RETURN_ADDRESS
+                return Walk(frames, stop, _join(notes + [step.failure]))
+        new = step.regs
+        stop = _check_progress(cur, new, stack_base, seen)
+        if stop is not None:
+            return Walk(frames, stop, _join(notes))
+        assert new.rip is not None and new.rsp is not None
+        seen.add((new.rip, new.rsp))
+        frames.append(make_frame(ctx, len(frames), new.rip, step.method, True, new.rsp))
+        cur = new
+        if stack_base and new.rsp >= stack_base:
+            return Walk(frames, StopReason.END_OF_STACK, _join(notes))
+
+
+def _join(notes: list[str | None]) -> str | None:
+    kept = [n for n in notes if n]
+    return "; ".join(kept) if kept else None
+
+
+def _bounds_note(rsp: int, limit: int | None, base: int | None) -> str | None:
+    if base is None:
+        return "stack bounds unknown"
+    if not (limit or 0) - 0x1000 <= rsp <= base:
+        return f"rsp {rsp:#x} outside the TEB's stack bounds [{limit or 0:#x}, {base:#x}]"
+    return None
+
+
+def _check_progress(
+    cur: Registers, new: Registers, stack_base: int | None, seen: set[tuple[int, int]]
+) -> StopReason | None:
+    if not new.rip:
+        return StopReason.END_OF_STACK
+    assert new.rsp is not None and cur.rsp is not None
+    if new.rsp <= cur.rsp:
+        return StopReason.NOT_INCREASING
+    if stack_base and new.rsp > stack_base:
+        return StopReason.LEFT_STACK
+    if (new.rip, new.rsp) in seen:
+        return StopReason.CYCLE
+    return None
+
+
+def _unwind_step(ctx: ProcessContext, cur: Registers, frame0: bool) -> _Step:
+    """Unwind one frame from unwind data; a leaf rule where a module has none."""
+    rip = cur.rip
+    assert rip is not None
+    lookup = rip if frame0 else rip - 1
+    module = ctx.module(lookup)
+    image = ctx.image_of(module)
+    reader = StackReader(ctx.cache.read)
+    if module is not None and image is not None and image.is_64 and image.has_unwind_data:
+        function = image.function_at(lookup - module.base)
+        try:
+            new = virtual_unwind(image, module.base, function, cur, reader, in_prolog_possible=frame0)
+        except (UnwindError, MemoryMissing) as exc:
+            return _Step(None, failure=f"unwind failed at {rip:#x}: {exc}")
+        if function is None:
+            return _accept_leaf(ctx, new, rip)
+        if new.rip and not ctx.is_code(new.rip):
+            return _Step(None, failure=f"unwind data at {rip:#x} gave a non-code return address {new.rip:#x}")
+        return _Step(new)
+    try:
+        new = _leaf(cur, reader)
+    except (UnwindError, MemoryMissing) as exc:
+        return _Step(None, failure=f"stack unreadable at {cur.rsp:#x}: {exc}")
+    return _accept_leaf(ctx, new, rip)
+
+
+def _leaf(cur: Registers, reader: StackReader) -> Registers:
+    out = cur.copy()
+    assert cur.rsp is not None
+    out.set("rip", reader.u64(cur.rsp))
+    out.set("rsp", cur.rsp + 8)
+    return out
+
+
+def _accept_leaf(ctx: ProcessContext, new: Registers, rip: int) -> _Step:
+    """Without unwind data, [rsp] is the return address only for code that did not move
+    the stack: trust it when it is code preceded by a call, else let the scan decide."""
+    value = new.rip
+    if value and ctx.is_code(value) and ctx.call_before(value) is not None:
+        return _Step(new)
+    return _Step(None, failure=f"no unwind data at {rip:#x}")
+
+
+def _scan_step(ctx: ProcessContext, cur: Registers, top: int, budget: int) -> tuple[_Step, int]:
+    assert cur.rsp is not None and cur.rip is not None
+    stop = min(top, cur.rsp + max(budget, 0))
+    hit, used = scan_for_return(ctx, cur.rsp, stop)
+    if hit is None:
+        return _Step(None, failure=f"scan found no return address above {cur.rsp:#x}"), used
+    new = cur.copy()
+    new.set("rip", hit.value)
+    new.set("rsp", hit.slot + 8)
+    return _Step(new, FoundBy.SCANNED), used
