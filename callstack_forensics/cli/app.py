@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import typer
 
+from .. import __version__
+
 from . import stacks_cmd
 
 EXIT_CLEAN = 0
@@ -26,6 +28,15 @@ def build_app() -> typer.Typer:
         add_completion=False,
         pretty_exceptions_enable=False,
     )
+    @app.callback()
+    def _root(
+        version: bool = typer.Option(False, "--version", help="Print the version and exit."),
+    ) -> None:
+        """Keeps the app a command group even while it has a single command."""
+        if version:
+            typer.echo(__version__)
+            raise typer.Exit(0)
+
     for module in (stacks_cmd,):
         module.register(app)
     return app
