@@ -28,18 +28,24 @@ def build_app() -> typer.Typer:
         add_completion=False,
         pretty_exceptions_enable=False,
     )
+
     @app.callback()
     def _root(
-        version: bool = typer.Option(False, "--version", help="Print the version and exit."),
+        version: bool = typer.Option(
+            False, "--version", help="Print the version and exit.", is_eager=True, callback=_print_version
+        ),
     ) -> None:
         """Keeps the app a command group even while it has a single command."""
-        if version:
-            typer.echo(__version__)
-            raise typer.Exit(0)
 
     for module in (stacks_cmd,):
         module.register(app)
     return app
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(__version__)
+        raise typer.Exit(0)
 
 
 def main() -> None:
