@@ -6,7 +6,7 @@ SHARED  ?= ../shared
 OUT     ?= out
 # Debian packages the tests need: mingw-w64 builds real PE32+/PE32 programs, Wine runs them,
 # winedbg is the independent reference for the stack engine.
-APT_PKGS := gcc-mingw-w64-x86-64 gcc-mingw-w64-i686 wine wine64 wine32:i386
+APT_PKGS := gcc-mingw-w64-x86-64 gcc-mingw-w64-i686 wine wine64
 
 .PHONY: install system-deps test demo bench oracle samples fuzz clean
 
