@@ -63,7 +63,10 @@ def stack_table(stack: ThreadStack, show_bytes: bool = False) -> Table:
         caption += f"  note: {stack.note}"
     table = Table(title=title, caption=caption, title_justify="left", caption_justify="left")
     for col in ("#", "address", "symbol_info", "region", "prot", "found", "call"):
-        table.add_column(col, no_wrap=col != "symbol_info")
+        if col == "symbol_info":
+            table.add_column(col, overflow="fold", ratio=1)  # long paths wrap, never truncate
+        else:
+            table.add_column(col, no_wrap=True)
     if show_bytes:
         table.add_column("callsite_leading_bytes (last 16)")
     for frame in stack.frames:
