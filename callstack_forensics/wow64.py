@@ -55,6 +55,14 @@ def walk_x86(
                 frames.append(make_frame(ctx, len(frames), ret, FoundBy.UNWOUND, True, ebp + 8, bits=32))
                 seen.add(ret)
                 last_slot = ebp + 4
+                if frames[-1].module is None and nxt > ebp:
+                    # Code outside any module (shellcode) rarely keeps a frame pointer: its own
+                    # return address sits between here and the next frame, unseen by the chain.
+                    hit, _ = scan_for_return(ctx, ebp + 8, min(nxt, top), bits=32)
+                    if hit is not None:
+                        frames.append(make_frame(ctx, len(frames), hit.value, FoundBy.SCANNED, True, hit.slot + 4, bits=32))
+                        seen.add(hit.value)
+                        last_slot = hit.slot
                 if nxt <= ebp:
                     if nxt == 0:
                         return frames, StopReason.END_OF_STACK, None
