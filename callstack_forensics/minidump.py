@@ -411,7 +411,33 @@ def _normalise(blob: _Blob, ranges: Iterable[MemoryRange]) -> list[MemoryRange]:
 # ---- regions --------------------------------------------------------------------------
 
 
-def regions_from_memory_info(infos: Sequence[MemoryInfo], modules: Sequence[Module]) -> list[Region]:
+class ModuleMap:
+    """Modules by address, looked up by bisection (a hostile dump may list thousands).
+
+    For an address, the module with the nearest preceding base counts if it
+    contains the address; overlapping module entries (never written by a real
+    dumper) are not searched further.
+    """
+
+    def __init__(self, modules: Sequence[Module]) -> None:
+        self.modules = sorted(modules, key=lambda m: m.base)
+        self._bases = [m.base for m in self.modules]
+        self._edges = sorted({m.base for m in self.modules} | {m.end for m in self.modules})
+
+    def at(self, address: int) -> Module | None:
+        i = bisect.bisect_right(self._bases, address) - 1
+        if i >= 0 and self.modules[i].contains(address):
+            return self.modules[i]
+        return None
+
+    def edges_within(self, start: int, end: int) -> list[int]:
+        """Module starts and ends strictly inside ``(start, end)``."""
+        lo = bisect.bisect_right(self._edges, start)
+        hi = bisect.bisect_left(self._edges, end)
+        return self._edges[lo:hi]
+
+
+def regions_from_memory_info(infos: Sequence[MemoryInfo], modules: ModuleMap) -> list[Region]:
     """One region per committed or reserved MEMORY_INFO run (free space is not a region).
 
     Reserved runs carry no page protection and read ``---``. ``private_executable_bytes``
@@ -424,22 +450,25 @@ def regions_from_memory_info(infos: Sequence[MemoryInfo], modules: Sequence[Modu
         if info.state not in (MEM_COMMIT, MEM_RESERVE) or info.size == 0:
             continue
         kind = _KINDS.get(info.type, RegionKind.UNKNOWN)
-        protection = elastic_protection(info.protect) if info.state == MEM_COMMIT else "---"
-        module = _module_at(modules, info.base) if kind is RegionKind.IMAGE else None
+        module = modules.at(info.base) if kind is RegionKind.IMAGE else None
         regions.append(
             Region(
                 start=info.base,
                 end=info.end,
-                protection=protection,
+                protection=elastic_protection(info.protect) if info.state == MEM_COMMIT else "---",
                 kind=kind,
                 path=module.path if module else None,
                 allocation_base=info.allocation_base,
-                private_executable_bytes=private_exec.get(info.allocation_base, 0)
-                if kind is RegionKind.PRIVATE
-                else (0 if kind is RegionKind.MAPPED else None),
+                private_executable_bytes=_private_bytes_of(kind, private_exec, info.allocation_base),
             )
         )
     return _sorted_disjoint(regions)
+
+
+def _private_bytes_of(kind: RegionKind, totals: dict[int, int], allocation_base: int) -> int | None:
+    if kind is RegionKind.PRIVATE:
+        return totals.get(allocation_base, 0)
+    return 0 if kind is RegionKind.MAPPED else None
 
 
 def _private_executable_bytes(infos: Sequence[MemoryInfo]) -> dict[int, int]:
@@ -450,7 +479,7 @@ def _private_executable_bytes(infos: Sequence[MemoryInfo]) -> dict[int, int]:
     return totals
 
 
-def regions_from_ranges(ranges: Sequence[MemoryRange], modules: Sequence[Module]) -> list[Region]:
+def regions_from_ranges(ranges: Sequence[MemoryRange], modules: ModuleMap) -> list[Region]:
     """Regions for what the dump holds when it records no protections.
 
     Contiguous ranges are merged, then cut at module boundaries: the part inside a
@@ -465,34 +494,20 @@ def regions_from_ranges(ranges: Sequence[MemoryRange], modules: Sequence[Module]
             merged.append((rng.start, rng.end))
     regions = []
     for start, end in merged:
-        regions.extend(_cut_at_modules(start, end, modules))
+        cuts = [start, *modules.edges_within(start, end), end]
+        regions.extend(_unknown_region(lo, hi, modules.at(lo)) for lo, hi in zip(cuts, cuts[1:]))
     return regions
 
 
-def _cut_at_modules(start: int, end: int, modules: Sequence[Module]) -> list[Region]:
-    cuts = sorted({start, end, *(m.base for m in modules if start < m.base < end),
-                   *(m.end for m in modules if start < m.end < end)})  # fmt: skip
-    out = []
-    for lo, hi in zip(cuts, cuts[1:]):
-        module = _module_at(modules, lo)
-        out.append(
-            Region(
-                start=lo,
-                end=hi,
-                protection=UNKNOWN_PROTECTION,
-                kind=RegionKind.IMAGE if module else RegionKind.UNKNOWN,
-                path=module.path if module else None,
-                allocation_base=module.base if module else None,
-            )
-        )
-    return out
-
-
-def _module_at(modules: Sequence[Module], address: int) -> Module | None:
-    for module in modules:
-        if module.contains(address):
-            return module
-    return None
+def _unknown_region(start: int, end: int, module: Module | None) -> Region:
+    return Region(
+        start=start,
+        end=end,
+        protection=UNKNOWN_PROTECTION,
+        kind=RegionKind.IMAGE if module else RegionKind.UNKNOWN,
+        path=module.path if module else None,
+        allocation_base=module.base if module else None,
+    )
 
 
 def _sorted_disjoint(regions: list[Region]) -> list[Region]:
@@ -573,16 +588,20 @@ class MinidumpMemory(ProcessMemory):
         self._modules = sorted(written, key=lambda m: m.base)
         raw_threads = self._raw_threads(blob, streams)
         self.memory = MemoryIndex(blob, self._ranges(blob, streams, raw_threads))
-        info_stream = streams.get(MEMORY_INFO_LIST)
-        self.memory_info = read_memory_info(blob, info_stream) if info_stream else None
-        if self.memory_info is not None:
-            self._regions = regions_from_memory_info(self.memory_info, self._modules)
-        else:
-            self._regions = regions_from_ranges(self.memory.ranges, self._modules)
+        self._regions = self._read_regions(blob, streams)
         starts_stream = streams.get(THREAD_INFO_LIST)
         starts = read_thread_start_addresses(blob, starts_stream) if starts_stream else {}
         self._threads = [self._thread(raw, starts.get(raw.tid)) for raw in raw_threads]
         self.process = self._process_info(blob, streams, written[0] if written else None, name)
+
+    def _read_regions(self, blob: _Blob, streams: _Streams) -> list[Region]:
+        """From the MemoryInfoList when there is one, else from the memory the dump holds."""
+        info_stream = streams.get(MEMORY_INFO_LIST)
+        self.memory_info = read_memory_info(blob, info_stream) if info_stream else None
+        module_map = ModuleMap(self._modules)
+        if self.memory_info is not None:
+            return regions_from_memory_info(self.memory_info, module_map)
+        return regions_from_ranges(self.memory.ranges, module_map)
 
     @staticmethod
     def _architecture(blob: _Blob, streams: _Streams) -> int:
@@ -615,6 +634,9 @@ class MinidumpMemory(ProcessMemory):
         return ranges
 
     def _thread(self, raw: RawThread, start_address: int | None) -> ThreadInfo:
+        """ThreadInfo for one MINIDUMP_THREAD. dbghelp fills the ThreadInfoList's
+        StartAddress with the Win32 start address (what the thread was created to
+        run), so it serves as both start addresses."""
         registers, note = decode_context(self._blob, raw, self.architecture)
         base, limit, source = self._stack_bounds(raw)
         return ThreadInfo(

@@ -364,3 +364,47 @@ def test_random_corruption_never_escapes(normal_bytes, data):
                 dump.read(thread.rsp, 64)
             except MemoryMissing:
                 pass
+
+
+# ---- streams Wine does not write, appended to a real dump ---------------------------------
+
+
+def _append_stream(data: bytes, kind: int, payload: bytes) -> bytes:
+    """The stream at the end of the file and the directory rewritten after it (as the dumper's fallback does)."""
+    _, _, count, rva = struct.unpack_from("<IIII", data, 0)
+    directory = data[rva : rva + 12 * count]
+    stream_rva = len(data)
+    new_dir_rva = stream_rva + len(payload)
+    out = data + payload + directory + struct.pack("<III", kind, len(payload), stream_rva)
+    return _patch(out, 8, "<II", count + 1, new_dir_rva)
+
+
+def test_thread_info_list_gives_start_addresses(normal_bytes):
+    tids = [t.tid for t in MinidumpMemory(normal_bytes).threads()]
+    entries = b"".join(struct.pack("<IIIIQQQQQQ", tid, 0, 0, 0, 0, 0, 0, 0, 0x140001000 + tid, 1) for tid in tids)
+    dump = MinidumpMemory(_append_stream(normal_bytes, 17, struct.pack("<III", 12, 64, len(tids)) + entries))
+    assert {t.tid: t.start_address for t in dump.threads()} == {tid: 0x140001000 + tid for tid in tids}
+
+
+def test_thread_ex_list_is_preferred(normal_bytes):
+    """MINIDUMP_THREAD_EX = MINIDUMP_THREAD + a BackingStore descriptor (64 bytes each)."""
+    _, rva, _ = _directory(normal_bytes)[THREAD_LIST]
+    (count,) = struct.unpack_from("<I", normal_bytes, rva)
+    threads = [normal_bytes[rva + 4 + 48 * i : rva + 4 + 48 * (i + 1)] for i in range(count)]
+    payload = struct.pack("<I", count) + b"".join(t + bytes(16) for t in threads)
+    dump = MinidumpMemory(_append_stream(normal_bytes, 8, payload))
+    plain = MinidumpMemory(normal_bytes)
+    assert [(t.tid, t.registers) for t in dump.threads()] == [(t.tid, t.registers) for t in plain.threads()]
+
+
+def test_memory_list_ranges_with_their_own_rvas(full_bytes):
+    """A MemoryList range over an address the Memory64List lacks becomes readable; overlaps keep the first."""
+    base = 0x7FFF00000000
+    payload_data = bytes(range(256)) * 16
+    data = full_bytes + payload_data
+    descriptor = struct.pack("<IQII", 1, base, len(payload_data), len(full_bytes))
+    dump = MinidumpMemory(_append_stream(data, MEMORY_LIST, descriptor))
+    assert dump.read(base + 0x10, 4) == bytes([0x10, 0x11, 0x12, 0x13])
+    with pytest.raises(MemoryMissing) as info:
+        dump.read(base + len(payload_data) - 2, 4)
+    assert info.value.address == base + len(payload_data)
