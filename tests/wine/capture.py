@@ -345,8 +345,17 @@ def capture_program(target: build.Target, dumper: Path, env: dict[str, str], key
 # ---- the cache -------------------------------------------------------------------------
 
 
-def _capture_key(target: build.Target) -> str:
-    digest = hashlib.sha256()
+def wine_version(env: dict[str, str]) -> str:
+    """``wine-8.0 (Debian 8.0~repack-4)``: part of the cache key, so a Wine upgrade recaptures."""
+    try:
+        proc = subprocess.run(["wine", "--version"], env=env, capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired as exc:
+        raise CaptureError("asking `wine --version`: timed out") from exc
+    return proc.stdout.strip()
+
+
+def _capture_key(target: build.Target, wine: str) -> str:
+    digest = hashlib.sha256(wine.encode())
     for path in (target.output, build.DUMPER.output, Path(__file__).resolve()):
         digest.update(path.read_bytes())
     for dep in target.links:
@@ -371,9 +380,25 @@ def load_capture(name: str, key: str | None = None) -> CaptureResult | None:
         frames = {int(t): f for t, f in json.loads((out / "winedbg.json").read_text()).items()}
     except (OSError, ValueError):
         return None
-    if (key is not None and meta.get("key") != key) or not all((out / f).exists() for f in ("full.dmp", "normal.dmp")):
+    if key is not None and meta.get("key") != key:
+        return None
+    if not all((out / f).exists() for f in ("full.dmp", "normal.dmp")):
         return None
     return CaptureResult(name, out, ready, frames, meta.get("breakin_tid"), meta.get("timings", {}), cached=True)
+
+
+def _cached(targets: list[build.Target], wine: str, force: bool) -> tuple[dict, list]:
+    """Captures still valid on disk, and the (target, key) pairs that must be redone."""
+    results: dict[str, CaptureResult] = {}
+    todo = []
+    for target in targets:
+        key = _capture_key(target, wine)
+        cached = None if force else load_capture(target.name, key)
+        if cached is not None:
+            results[target.name] = cached
+        else:
+            todo.append((target, key))
+    return results, todo
 
 
 def capture_all(force: bool = False, names: list[str] | None = None) -> dict[str, CaptureResult]:
@@ -381,19 +406,11 @@ def capture_all(force: bool = False, names: list[str] | None = None) -> dict[str
     missing = wine_missing()
     if missing:
         raise CaptureError(f"cannot capture: {missing}")
-    build.build_all()
     targets = [t for t in build.PROGRAMS if names is None or t.name in names]
-    results: dict[str, CaptureResult] = {}
     env = wine_env()
     with session_lock():
-        todo = []
-        for target in targets:
-            key = _capture_key(target)
-            cached = None if force else load_capture(target.name, key)
-            if cached is not None:
-                results[target.name] = cached
-            else:
-                todo.append((target, key))
+        build.build_all()
+        results, todo = _cached(targets, wine_version(env), force)
         if todo:
             try:
                 ensure_prefix(env)
