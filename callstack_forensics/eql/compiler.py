@@ -71,6 +71,13 @@ class ExpressionCompiler:
             return evaluator
         return lambda ctx: truthy(evaluator(ctx))
 
+    def root_condition(self, node: ast.Expr) -> Evaluator:
+        """A whole ``where`` condition: when it fails the run drops every frame anyway, so a
+        top-level ``and`` needs no frame bookkeeping of its own."""
+        if isinstance(node, ast.And):
+            return _all_of(tuple(self.condition(o) for o in node.operands))
+        return self.condition(node)
+
     def value(self, node: ast.Expr) -> Evaluator:
         method = getattr(self, "_" + type(node).__name__.lower())
         return method(node)
@@ -88,6 +95,16 @@ class ExpressionCompiler:
             return lambda ctx: getter(ctx.aliases.get(alias))
         getter = compile_getter(node.path)
         return lambda ctx: getter(ctx.event)
+
+    def _reader(self, node: ast.Expr) -> "Reader":
+        """How a comparison reads its left side: straight from the event when it is a plain
+        field (the common case, one call fewer), else through its evaluator."""
+        if isinstance(node, ast.Field) and not (len(node.path) > 1 and node.path[0] in self.scope.aliases):
+            return Reader(compile_getter(node.path), on_event=True)
+        if isinstance(node, ast.VarRef):
+            self._varref(node)  # scope check
+            return Reader(compile_getter(node.path), variable=node.name)
+        return Reader(self.value(node))
 
     def _varref(self, node: ast.VarRef) -> Evaluator:
         if node.name not in self.scope.variables:
@@ -148,7 +165,7 @@ class ExpressionCompiler:
         if _is_null(left) and not _is_null(right):
             left, right = right, left
         if _is_null(right) and node.op in ("==", "!="):
-            return _null_test(self.value(left), node.op == "==")
+            return _null_test(self._reader(left), node.op == "==")
         literals = _literals(right)
         if literals is not None:
             return self._static_compare(node, left, literals)
@@ -158,7 +175,7 @@ class ExpressionCompiler:
         if any(v is None for v in literals) and node.op not in ("in", "not in"):
             return lambda ctx: False
         pred = self._predicate(node, [v for v in literals if v is not None])
-        source = self.value(left)
+        source = self._reader(left)
         matches_null = None in literals
         if node.op in ("!=", "not in"):
             return _absent_match(source, pred, matches_null)
@@ -220,7 +237,7 @@ class ExpressionCompiler:
         return self._generic_call(node)
 
     def _static_match_call(self, node: ast.Call) -> Evaluator:
-        source = self.value(node.args[0])
+        source = self._reader(node.args[0])
         literals = [a.value for a in node.args[1:]]  # type: ignore[union-attr]
         if node.name == "wildcard":
             pred = matchers.wildcard([t for t in map(as_text, literals) if t is not None],
@@ -269,7 +286,7 @@ class ExpressionCompiler:
 
     def _lineage(self, node: ast.Lineage) -> Evaluator:
         inner = ExpressionCompiler(Scope(), self.lineage)
-        condition = inner.condition(node.query.condition)
+        condition = inner.root_condition(node.query.condition)
         self.lineage.append(LineageNode(node.query, condition))
         key, relation = node.query, node.relation
 
@@ -332,33 +349,79 @@ def _literals_only(nodes: tuple[ast.Expr, ...]) -> bool:
     return all(isinstance(n, ast.Literal) for n in nodes)
 
 
-def _null_test(source: Evaluator, want_null: bool) -> Evaluator:
+@dataclass(frozen=True, slots=True)
+class Reader:
+    """A value source: ``read(ctx.event)`` when ``on_event``, ``read(element)`` for a
+    ``$variable``, else ``read(ctx)``. Comparisons specialise on it to save a call."""
+
+    read: Callable[[Any], Any]
+    on_event: bool = False
+    variable: str | None = None
+
+    def evaluator(self) -> Evaluator:
+        read, name = self.read, self.variable
+        if self.on_event:
+            return lambda ctx: read(ctx.event)
+        if name is not None:
+            return lambda ctx: read(ctx.vars[name][0])
+        return read
+
+
+def _null_test(source: Reader, want_null: bool) -> Evaluator:
+    value_of = source.evaluator()
     if want_null:
-        return lambda ctx: is_null(source(ctx))
-    return lambda ctx: not is_null(source(ctx))
+        return lambda ctx: is_null(value_of(ctx))
+    return lambda ctx: not is_null(value_of(ctx))
 
 
-def _any_match(source: Evaluator, pred: matchers.Predicate, matches_null: bool) -> Evaluator:
+def _any_match(source: Reader, pred: matchers.Predicate, matches_null: bool) -> Evaluator:
+    """The comparison holds for the value, or for any element of a multi-valued one."""
+    read, name = source.read, source.variable
+    if source.on_event:
+        def match_event(ctx: Context) -> bool:
+            value = read(ctx.event)
+            if type(value) is str:
+                return pred(value)
+            return _any_value(value, pred, matches_null)
+
+        return match_event
+    if name is not None:
+        def match_variable(ctx: Context) -> bool:
+            value = read(ctx.vars[name][0])
+            if type(value) is str:
+                return pred(value)
+            return _any_value(value, pred, matches_null)
+
+        return match_variable
+
     def match(ctx: Context) -> bool:
-        value = source(ctx)
-        if value is None:
-            return matches_null
-        if type(value) is list:
-            found = False
-            for item in scalars(value):
-                found = True
-                if pred(item):
-                    return True
-            return matches_null and not found
-        return pred(value)
+        value = read(ctx)
+        if type(value) is str:
+            return pred(value)
+        return _any_value(value, pred, matches_null)
 
     return match
 
 
-def _absent_match(source: Evaluator, pred: matchers.Predicate, matches_null: bool) -> Evaluator:
+def _any_value(value: Any, pred: matchers.Predicate, matches_null: bool) -> bool:
+    if value is None:
+        return matches_null
+    if type(value) is list:
+        found = False
+        for item in scalars(value):
+            found = True
+            if pred(item):
+                return True
+        return matches_null and not found
+    return pred(value)
+
+
+def _absent_match(source: Reader, pred: matchers.Predicate, matches_null: bool) -> Evaluator:
     """``!=`` and ``not in``: present, and no element satisfies ``pred``."""
+    value_of = source.evaluator()
+
     def match(ctx: Context) -> bool:
-        value = source(ctx)
+        value = value_of(ctx)
         if value is None:
             return False
         if type(value) is list:
@@ -456,22 +519,24 @@ def _array_search(array: Evaluator, path_of: Callable[[Context], str], var: str,
             return False
         items = value if type(value) is list else [value]
         path = path_of(ctx)
-        saved = ctx.vars.get(var)
+        bindings, frames = ctx.vars, ctx.frames
+        saved = bindings.get(var)
+        mark = len(frames)
         try:
             for index, item in enumerate(items):
                 if item is None:
                     continue
-                ctx.vars[var] = (item, path, index)
-                mark = len(ctx.frames)
+                bindings[var] = (item, path, index)
                 if condition(ctx):
-                    ctx.frames.insert(mark, (path, index))
+                    frames.insert(mark, (path, index))
                     return True
-                del ctx.frames[mark:]
+                if len(frames) != mark:
+                    del frames[mark:]
             return False
         finally:
             if saved is None:
-                ctx.vars.pop(var, None)
+                bindings.pop(var, None)
             else:
-                ctx.vars[var] = saved
+                bindings[var] = saved
 
     return search

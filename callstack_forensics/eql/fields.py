@@ -3,8 +3,8 @@
 Events are nested dicts (ECS), sometimes with flattened dotted keys (``{"process.name": ...}``)
 and with arrays of objects on the way (``process.thread.Ext.call_stack.symbol_info``): crossing
 an array collects the field from every element, which makes it a multi-valued field.
-The fast path is a plain chain of dict lookups; the slower general walk only runs when that chain
-breaks.
+The fast path is a plain chain of dict lookups; a missing key costs a few more lookups (for
+flattened keys) and the general walk only runs when the chain meets an array or a dotted key.
 """
 
 from __future__ import annotations
@@ -16,60 +16,57 @@ Getter = Callable[[Any], Any]
 
 def compile_getter(path: tuple[str, ...]) -> Getter:
     """A function reading ``path`` from an object: the value, a list of values, or None."""
-    if not path:
+    parts = _split(path)
+    if not parts:
         return lambda obj: obj
-    if len(path) == 1:
-        return _getter_1(path)
-    if len(path) == 2:
-        return _getter_2(path)
-    return _getter_n(path)
+    flattened = _flattened_keys(parts)
+    if len(parts) == 1:
+        (key,) = parts
+        return lambda obj: obj.get(key) if type(obj) is dict else _walk(obj, parts, 0)
 
-
-def _getter_1(path: tuple[str, ...]) -> Getter:
-    (key,) = path
-
-    def get(obj: Any) -> Any:
-        try:
-            return obj[key]
-        except (KeyError, TypeError, IndexError):
-            return lookup(obj, path)
-
-    return get
-
-
-def _getter_2(path: tuple[str, ...]) -> Getter:
-    first, second = path
-
-    def get(obj: Any) -> Any:
-        try:
-            return obj[first][second]
-        except (KeyError, TypeError, IndexError):
-            return lookup(obj, path)
-
-    return get
-
-
-def _getter_n(path: tuple[str, ...]) -> Getter:
     def get(obj: Any) -> Any:
         cur = obj
         try:
-            for key in path:
+            for key in parts:
                 cur = cur[key]
             return cur
         except (KeyError, TypeError, IndexError):
-            return lookup(obj, path)
+            return _miss(obj, parts, flattened)
 
     return get
 
 
 def lookup(obj: Any, path: tuple[str, ...]) -> Any:
     """The general walk: nested keys, flattened dotted keys, and arrays of objects."""
-    parts = tuple(p for segment in path for p in segment.split(".")) if _has_dots(path) else path
-    return _walk(obj, parts, 0)
+    return _walk(obj, _split(path), 0)
 
 
-def _has_dots(path: tuple[str, ...]) -> bool:
-    return any("." in segment for segment in path)
+def _split(path: tuple[str, ...]) -> tuple[str, ...]:
+    if any("." in segment for segment in path):
+        return tuple(p for segment in path for p in segment.split("."))
+    return path
+
+
+def _flattened_keys(parts: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
+    """For each depth, the dotted keys that could stand for the remaining segments."""
+    return tuple(tuple(".".join(parts[i:j]) for j in range(i + 2, len(parts) + 1)) for i in range(len(parts)))
+
+
+def _miss(obj: Any, parts: tuple[str, ...], flattened: tuple[tuple[str, ...], ...]) -> Any:
+    """The fast chain broke: find out whether it is a real miss before walking in general."""
+    cur = obj
+    for depth, key in enumerate(parts):
+        if type(cur) is dict:
+            if any(k in cur for k in flattened[depth]):
+                return _walk(obj, parts, 0)
+            if key not in cur:
+                return None
+            cur = cur[key]
+        elif type(cur) is list:
+            return _walk(obj, parts, 0)
+        else:
+            return None
+    return cur
 
 
 def _walk(obj: Any, parts: tuple[str, ...], start: int) -> Any:

@@ -23,7 +23,8 @@ class LineageIndex:
 
     def __init__(self, parents: dict[ProcessKey, tuple[ProcessKey, ...]]) -> None:
         self._parents = parents
-        self._matched: dict[ast.EventQuery, frozenset[ProcessKey]] = {}
+        # keyed by id() of each rule's sub-query node: hashing a syntax tree per call is costly
+        self._matched: dict[int, frozenset[ProcessKey]] = {}
         self._ancestors: dict[int, frozenset[ProcessKey]] = {}
 
     @classmethod
@@ -36,8 +37,12 @@ class LineageIndex:
                     if up or key not in parents:
                         parents[key] = up
         index = cls(parents)
+        by_syntax: dict[ast.EventQuery, frozenset[ProcessKey]] = {}
         for node in nodes:  # post-order: inner sub-queries first
-            index._matched[node.key] = index._evaluate(node, events)
+            matched = by_syntax.get(node.key)
+            if matched is None:
+                matched = by_syntax[node.key] = index._evaluate(node, events)
+            index._matched[id(node.key)] = matched
         return index
 
     def _evaluate(self, node: LineageNode, events: Sequence[Any]) -> frozenset[ProcessKey]:
@@ -54,7 +59,7 @@ class LineageIndex:
         return frozenset(matched)
 
     def related(self, event: Any, key: ast.EventQuery, relation: str) -> bool:
-        matched = self._matched.get(key)
+        matched = self._matched.get(id(key))
         if not matched:
             return False
         if relation == "event":

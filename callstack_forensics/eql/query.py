@@ -72,7 +72,7 @@ def compile_query(query: str | bytes | ast.Query) -> CompiledQuery:
 
 
 def _event_query(node: ast.EventQuery, scope: Scope, lineage: list[LineageNode]) -> CompiledEventQuery:
-    condition = ExpressionCompiler(scope, lineage).condition(node.condition)
+    condition = ExpressionCompiler(scope, lineage).root_condition(node.condition)
     return CompiledEventQuery(node.category, condition)
 
 
@@ -91,7 +91,7 @@ def _step(step: ast.SequenceStep, sequence_by: tuple[ast.Expr, ...], aliases: fr
           lineage: list[LineageNode]) -> CompiledStep:
     scope = Scope(aliases=aliases)
     compiler = ExpressionCompiler(scope, lineage)
-    condition = compiler.condition(step.query.condition)
+    condition = compiler.root_condition(step.query.condition)
     keys = tuple(ExpressionCompiler(Scope(), lineage).value(k) for k in sequence_by + step.by)
     uses = bool(aliases) and _references_alias(step.query.condition, aliases)
     return CompiledStep(step.query.category, condition, keys, step.alias, uses)

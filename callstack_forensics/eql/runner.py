@@ -10,8 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
-from . import ast
-from .compiler import Evaluator, LineageNode
+from .compiler import Evaluator
 from .context import Context
 from .events import categories, order_events
 from .lineage import LineageIndex
@@ -66,7 +65,7 @@ def run_queries(queries: Sequence[CompiledQuery], events: Iterable[Any]) -> list
     """Every match of every query, as (query index, match), in event order."""
     ordered = order_events(events)
     plain = [event for _, event in ordered]
-    nodes = _unique_lineage(queries)
+    nodes = [node for query in queries for node in query.lineage]
     ctx = Context(LineageIndex.build(plain, nodes) if nodes else None)
     table = DispatchTable(queries)
     matchers = {i: SequenceMatcher(q.sequence) for i, q in enumerate(queries) if q.sequence}
@@ -90,11 +89,3 @@ def _run_event_queries(ctx: Context, event: Any, handlers: tuple[tuple[int, Eval
             frames.clear()
         if condition(ctx):
             results.append((index, QueryMatch([event], list(frames))))
-
-
-def _unique_lineage(queries: Sequence[CompiledQuery]) -> list[LineageNode]:
-    seen: dict[ast.EventQuery, LineageNode] = {}
-    for query in queries:
-        for node in query.lineage:
-            seen.setdefault(node.key, node)
-    return list(seen.values())
