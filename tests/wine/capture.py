@@ -11,6 +11,8 @@ Outputs per program, in tests/wine/build/captures/<program>/:
   full.dmp        the dump (MiniDumpWithFullMemory + the dumper's MemoryInfoList)
   normal.dmp      a normal dump (stacks only) of the same stopped process: small, for
                   hostile-input tests and for readers of dumps without full memory
+  appended.dmp    the normal dump again, its MemoryInfoList added by the dumper's
+                  append-and-patch fallback instead of dbghelp's user streams
   winedbg.json    {tid: [{"index", "address", "text"}]}, frames as winedbg prints them
   self.json       the program's own ready line (its threads and expected addresses)
   winedbg.log     the raw winedbg transcript, for debugging
@@ -76,6 +78,10 @@ class CaptureResult:
     @property
     def normal_dump(self) -> Path:
         return self.directory / "normal.dmp"
+
+    @property
+    def appended_dump(self) -> Path:
+        return self.directory / "appended.dmp"
 
     @property
     def transcript(self) -> Path:
@@ -290,10 +296,10 @@ def _start_program(exe: Path, env: dict[str, str], stderr: IO[bytes]) -> tuple[s
     return proc, ready, time.monotonic() - started
 
 
-def _write_dump(dumper: Path, pid: int, out: Path, env: dict[str, str], mode: str) -> None:
+def _write_dump(dumper: Path, pid: int, out: Path, env: dict[str, str], *mode: str) -> None:
     out.unlink(missing_ok=True)
-    cmd = ["wine", str(dumper), str(pid), windows_path(out), mode]
-    _run(cmd, env, DUMPER_TIMEOUT, f"writing the {mode} dump (dumper.exe)")
+    cmd = ["wine", str(dumper), str(pid), windows_path(out), *mode]
+    _run(cmd, env, DUMPER_TIMEOUT, f"writing {out.name} (dumper.exe {' '.join(mode)})")
     if not out.exists() or out.stat().st_size < 32:
         raise CaptureError(f"writing the dump: {out} is missing or empty")
 
@@ -328,6 +334,7 @@ def capture_program(target: build.Target, dumper: Path, env: dict[str, str], key
             _write_dump(dumper, pid, out / "full.dmp", env, "full")
             timings["dump"] = time.monotonic() - clock
             _write_dump(dumper, pid, out / "normal.dmp", env, "normal")
+            _write_dump(dumper, pid, out / "appended.dmp", env, "normal", "append")
             clock = time.monotonic()
             frames, breakin = _backtraces(dbg, pid, ready)
             timings["backtraces"] = time.monotonic() - clock
@@ -382,7 +389,7 @@ def load_capture(name: str, key: str | None = None) -> CaptureResult | None:
         return None
     if key is not None and meta.get("key") != key:
         return None
-    if not all((out / f).exists() for f in ("full.dmp", "normal.dmp")):
+    if not all((out / f).exists() for f in ("full.dmp", "normal.dmp", "appended.dmp")):
         return None
     return CaptureResult(name, out, ready, frames, meta.get("breakin_tid"), meta.get("timings", {}), cached=True)
 

@@ -1,5 +1,5 @@
 /*
- * dumper.exe PID OUT.dmp [full|normal]
+ * dumper.exe PID OUT.dmp [full|normal] [append]
  *
  * Writes a minidump of a running process with dbghelp's MiniDumpWriteDump, the
  * way procdump does on Windows, so that the stack engine can be checked against
@@ -23,6 +23,10 @@
  *
  * `normal` writes MiniDumpNormal (thread stacks only, no full memory) plus the
  * same MemoryInfoList; a later issue reads such dumps.
+ *
+ * `append` skips UserStreamParam so that the append-and-patch fallback runs
+ * even on a dbghelp that honours user streams (Wine 8's does): the tests use it
+ * to prove the fallback writes a valid file.
  *
  * Exit status: 0 on success, 2 on bad usage, 1 on any failure (with a message
  * naming the step on stderr).
@@ -183,18 +187,19 @@ int main(int argc, char **argv)
                        | MiniDumpWithThreadInfo | MiniDumpWithHandleData;
     MINIDUMP_USER_STREAM user;
     MINIDUMP_USER_STREAM_INFORMATION users;
+    int force_append = argc == 5 && strcmp(argv[4], "append") == 0;
     info_vec infos = {0};
     void *stream;
     ULONG stream_size = 0;
 
-    if (argc < 3 || argc > 4) {
-        fprintf(stderr, "usage: dumper.exe PID OUT.dmp [full|normal]\n");
+    if (argc < 3 || argc > 5 || (argc == 5 && !force_append)) {
+        fprintf(stderr, "usage: dumper.exe PID OUT.dmp [full|normal] [append]\n");
         return 2;
     }
     pid = strtoul(argv[1], NULL, 0);
-    if (argc == 4 && strcmp(argv[3], "normal") == 0)
+    if (argc >= 4 && strcmp(argv[3], "normal") == 0)
         type = MiniDumpNormal | MiniDumpWithThreadInfo;
-    else if (argc == 4 && strcmp(argv[3], "full") != 0) {
+    else if (argc >= 4 && strcmp(argv[3], "full") != 0) {
         fprintf(stderr, "dumper: unknown mode %s\n", argv[3]);
         return 2;
     }
@@ -214,7 +219,7 @@ int main(int argc, char **argv)
     user.Buffer = stream;
     users.UserStreamCount = 1;
     users.UserStreamArray = &user;
-    if (!MiniDumpWriteDump(process, pid, file, type, NULL, &users, NULL))
+    if (!MiniDumpWriteDump(process, pid, file, type, NULL, force_append ? NULL : &users, NULL))
         return fail("MiniDumpWriteDump");
     if (!append_stream(file, MEMORY_INFO_LIST_STREAM, stream, stream_size))
         return fail("appending MemoryInfoList");

@@ -175,6 +175,19 @@ def test_normal_dump_has_contexts_and_stacks(captures, name):
             assert dump.read(thread.rsp, 8) == full.read(thread.rsp, 8)
 
 
+def test_dumpers_append_fallback_writes_a_valid_file(captures, name):
+    """The MemoryInfoList appended after dbghelp wrote the file (directory moved to the end) reads the same."""
+    capture = captures[name]
+    data = capture.appended_dump.read_bytes()
+    _, _, count, dir_rva = struct.unpack_from("<IIII", data, 0)
+    assert dir_rva + 12 * count == len(data)
+    assert struct.unpack_from("<I", data, dir_rva + 12 * (count - 1))[0] == MEMORY_INFO_LIST
+    with MinidumpMemory(data) as appended, MinidumpMemory(capture.normal_dump) as normal:
+        assert appended.has_protections
+        assert appended.regions() == normal.regions()
+        assert [t.registers for t in appended.threads()] == [t.registers for t in normal.threads()]
+
+
 def test_elastic_protection_spelling():
     assert [elastic_protection(p) for p in (0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80)] == [
         "---", "R--", "RW-", "RW-", "--X", "R-X", "RWX", "RWX",
