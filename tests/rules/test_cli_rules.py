@@ -200,3 +200,17 @@ def test_console_script_detect_exit_codes(tmp_path):
     bad.write_text("not json\n")
     out = subprocess.run([str(EXE), "detect", "--events", str(bad)], capture_output=True, text=True)
     assert out.returncode == 2 and "bad.ndjson:1" in out.stderr
+
+
+def test_missing_default_rules_directory_is_a_clear_usage_error(tmp_path, monkeypatch):
+    import callstack_forensics.cli.rules_cmd as rules_cmd
+
+    monkeypatch.setattr(rules_cmd, "default_rules_dir", lambda: tmp_path / "gone")
+    for args in (["rules", "check"], ["detect", "--events", str(tmp_path / "e.ndjson")]):
+        result = invoke(*args)
+        assert result.exit_code == 2
+        assert "no rules directory given" in result.output and "gone" in result.output
+
+
+def test_default_rules_directory_is_the_repository_rules_folder():
+    assert (default_rules_dir() / "defense_evasion_process_reflection_descendant.toml").is_file()
