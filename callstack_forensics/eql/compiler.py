@@ -17,14 +17,14 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
-from . import ast, matchers
+from . import ast, evaluators, matchers
 from .context import Context
 from .errors import EqlSyntaxError
 from .fields import compile_getter
 from .functions import IMPLEMENTATIONS, SIGNATURES, arithmetic, fn_length, lifted
-from .values import as_text, is_null, scalars, truthy, value_key
+from .values import as_text, scalars, truthy
 
-Evaluator = Callable[[Context], Any]
+Evaluator = evaluators.Evaluator
 
 _NO_LIST = "a list (a, b, ...) is only allowed after in, in~, :, like or regex"
 
@@ -75,7 +75,7 @@ class ExpressionCompiler:
         """A whole ``where`` condition: when it fails the run drops every frame anyway, so a
         top-level ``and`` needs no frame bookkeeping of its own."""
         if isinstance(node, ast.And):
-            return _all_of(tuple(self.condition(o) for o in node.operands))
+            return evaluators.all_of(tuple(self.condition(o) for o in node.operands))
         return self.condition(node)
 
     def value(self, node: ast.Expr) -> Evaluator:
@@ -96,15 +96,15 @@ class ExpressionCompiler:
         getter = compile_getter(node.path)
         return lambda ctx: getter(ctx.event)
 
-    def _reader(self, node: ast.Expr) -> "Reader":
+    def _reader(self, node: ast.Expr) -> "evaluators.Reader":
         """How a comparison reads its left side: straight from the event when it is a plain
         field (the common case, one call fewer), else through its evaluator."""
         if isinstance(node, ast.Field) and not (len(node.path) > 1 and node.path[0] in self.scope.aliases):
-            return Reader(compile_getter(node.path), on_event=True)
+            return evaluators.Reader(compile_getter(node.path), on_event=True)
         if isinstance(node, ast.VarRef):
             self._varref(node)  # scope check
-            return Reader(compile_getter(node.path), variable=node.name)
-        return Reader(self.value(node))
+            return evaluators.Reader(compile_getter(node.path), variable=node.name)
+        return evaluators.Reader(self.value(node))
 
     def _varref(self, node: ast.VarRef) -> Evaluator:
         if node.name not in self.scope.variables:
@@ -135,8 +135,8 @@ class ExpressionCompiler:
     def _and(self, node: ast.And) -> Evaluator:
         parts = tuple(self.condition(o) for o in node.operands)
         if not _searches_arrays(node):
-            return _all_of(parts)
-        every = _all_of(parts)
+            return evaluators.all_of(parts)
+        every = evaluators.all_of(parts)
 
         def conjunction(ctx: Context) -> bool:
             mark = len(ctx.frames)
@@ -165,7 +165,7 @@ class ExpressionCompiler:
         if _is_null(left) and not _is_null(right):
             left, right = right, left
         if _is_null(right) and node.op in ("==", "!="):
-            return _null_test(self._reader(left), node.op == "==")
+            return evaluators.null_test(self._reader(left), node.op == "==")
         literals = _literals(right)
         if literals is not None:
             return self._static_compare(node, left, literals)
@@ -178,8 +178,8 @@ class ExpressionCompiler:
         source = self._reader(left)
         matches_null = None in literals
         if node.op in ("!=", "not in"):
-            return _absent_match(source, pred, matches_null)
-        return _any_match(source, pred, matches_null)
+            return evaluators.absent_match(source, pred, matches_null)
+        return evaluators.any_match(source, pred, matches_null)
 
     def _predicate(self, node: ast.Compare, literals: list[Any]) -> matchers.Predicate:
         op, ci = node.op, node.case_insensitive
@@ -198,7 +198,7 @@ class ExpressionCompiler:
         items = right.items if isinstance(right, ast.ListExpr) else (right,)
         sources = tuple(self.value(i) for i in items)
         source = self.value(left)
-        test = _pairwise_test(node.op, node.case_insensitive)
+        test = evaluators.pairwise_test(node.op, node.case_insensitive)
         negated = node.op in ("!=", "not in")
 
         def compare(ctx: Context) -> bool:
@@ -217,13 +217,13 @@ class ExpressionCompiler:
         left, right, op = self.value(node.left), self.value(node.right), node.op
 
         def compute(ctx: Context) -> Any:
-            return _lift_apply(lambda args: arithmetic(op, args[0], args[1]), [left(ctx), right(ctx)])
+            return evaluators.lift_apply(lambda args: arithmetic(op, args[0], args[1]), [left(ctx), right(ctx)])
 
         return compute
 
     def _negate(self, node: ast.Negate) -> Evaluator:
         inner = self.value(node.operand)
-        return lambda ctx: _lift_apply(lambda args: arithmetic("-", 0, args[0]), [inner(ctx)])
+        return lambda ctx: evaluators.lift_apply(lambda args: arithmetic("-", 0, args[0]), [inner(ctx)])
 
     def _call(self, node: ast.Call) -> Evaluator:
         for arg in node.args:
@@ -244,7 +244,7 @@ class ExpressionCompiler:
                                      node.case_insensitive)
         else:
             pred = _cidr_predicate(node, literals)
-        return _any_match(source, pred, False)
+        return evaluators.any_match(source, pred, False)
 
     def _generic_call(self, node: ast.Call) -> Evaluator:
         args = tuple(self.value(a) for a in node.args)
@@ -258,7 +258,7 @@ class ExpressionCompiler:
             return predicate
 
         def compute(ctx: Context) -> Any:
-            return _lift_apply(lambda values: impl(values, ci), [a(ctx) for a in args])
+            return evaluators.lift_apply(lambda values: impl(values, ci), [a(ctx) for a in args])
 
         return compute
 
@@ -267,7 +267,7 @@ class ExpressionCompiler:
         path_of = self._path_of(node.array)
         inner_scope = replace(self.scope, variables=self.scope.variables | {node.var})
         condition = self.nested(inner_scope).condition(node.condition)
-        return _array_search(array, path_of, node.var, condition)
+        return evaluators.array_search(array, path_of, node.var, condition)
 
     def _path_of(self, node: ast.Expr) -> Callable[[Context], str]:
         """How to name the searched array in ``matched_frames``."""
@@ -320,20 +320,6 @@ def _searches_arrays(node: Any) -> bool:
     return False
 
 
-def _all_of(parts: tuple[Evaluator, ...]) -> Evaluator:
-    if len(parts) == 2:
-        first, second = parts
-        return lambda ctx: first(ctx) and second(ctx)
-
-    def every(ctx: Context) -> bool:
-        for part in parts:
-            if not part(ctx):
-                return False
-        return True
-
-    return every
-
-
 def _is_null(node: ast.Expr) -> bool:
     return isinstance(node, ast.Literal) and node.value is None
 
@@ -347,93 +333,6 @@ def _literals(node: ast.Expr) -> list[Any] | None:
 
 def _literals_only(nodes: tuple[ast.Expr, ...]) -> bool:
     return all(isinstance(n, ast.Literal) for n in nodes)
-
-
-@dataclass(frozen=True, slots=True)
-class Reader:
-    """A value source: ``read(ctx.event)`` when ``on_event``, ``read(element)`` for a
-    ``$variable``, else ``read(ctx)``. Comparisons specialise on it to save a call."""
-
-    read: Callable[[Any], Any]
-    on_event: bool = False
-    variable: str | None = None
-
-    def evaluator(self) -> Evaluator:
-        read, name = self.read, self.variable
-        if self.on_event:
-            return lambda ctx: read(ctx.event)
-        if name is not None:
-            return lambda ctx: read(ctx.vars[name][0])
-        return read
-
-
-def _null_test(source: Reader, want_null: bool) -> Evaluator:
-    value_of = source.evaluator()
-    if want_null:
-        return lambda ctx: is_null(value_of(ctx))
-    return lambda ctx: not is_null(value_of(ctx))
-
-
-def _any_match(source: Reader, pred: matchers.Predicate, matches_null: bool) -> Evaluator:
-    """The comparison holds for the value, or for any element of a multi-valued one."""
-    read, name = source.read, source.variable
-    if source.on_event:
-        def match_event(ctx: Context) -> bool:
-            value = read(ctx.event)
-            if type(value) is str:
-                return pred(value)
-            return _any_value(value, pred, matches_null)
-
-        return match_event
-    if name is not None:
-        def match_variable(ctx: Context) -> bool:
-            value = read(ctx.vars[name][0])
-            if type(value) is str:
-                return pred(value)
-            return _any_value(value, pred, matches_null)
-
-        return match_variable
-
-    def match(ctx: Context) -> bool:
-        value = read(ctx)
-        if type(value) is str:
-            return pred(value)
-        return _any_value(value, pred, matches_null)
-
-    return match
-
-
-def _any_value(value: Any, pred: matchers.Predicate, matches_null: bool) -> bool:
-    if value is None:
-        return matches_null
-    if type(value) is list:
-        found = False
-        for item in scalars(value):
-            found = True
-            if pred(item):
-                return True
-        return matches_null and not found
-    return pred(value)
-
-
-def _absent_match(source: Reader, pred: matchers.Predicate, matches_null: bool) -> Evaluator:
-    """``!=`` and ``not in``: present, and no element satisfies ``pred``."""
-    value_of = source.evaluator()
-
-    def match(ctx: Context) -> bool:
-        value = value_of(ctx)
-        if value is None:
-            return False
-        if type(value) is list:
-            found = False
-            for item in scalars(value):
-                found = True
-                if pred(item):
-                    return False
-            return found
-        return not pred(value)
-
-    return match
 
 
 def _regex_predicate(node: ast.Compare, patterns: list[str], ci: bool) -> matchers.Predicate:
@@ -461,82 +360,3 @@ def _cidr_predicate(node: ast.Call, literals: list[Any]) -> matchers.Predicate:
         return any(address.version == n.version and address in n for n in networks)
 
     return pred
-
-
-def _pairwise_test(op: str, ci: bool) -> Callable[[Any, Any], bool]:
-    """How two runtime values compare, for comparisons whose right side is not literal."""
-    if op in ("==", "!=", "in", "not in"):
-        def equal(a: Any, b: Any) -> bool:
-            key = value_key(a, ci)
-            return key is not None and key == value_key(b, ci)
-
-        return equal
-    if op in ("<", "<=", ">", ">="):
-        return lambda a, b: matchers.ordering(op, b)(a)
-    cache: dict[Any, matchers.Predicate] = {}
-
-    def textual(a: Any, b: Any) -> bool:
-        pattern = as_text(b)
-        if pattern is None:
-            return False
-        pred = cache.get(pattern)
-        if pred is None:
-            pred = _runtime_pattern(op, pattern, ci)
-            if len(cache) < 256:
-                cache[pattern] = pred
-        return pred(a)
-
-    return textual
-
-
-def _runtime_pattern(op: str, pattern: str, ci: bool) -> matchers.Predicate:
-    if op == "regex":
-        try:
-            return matchers.regex([pattern], ci)
-        except re.error:
-            return lambda value: False
-    return matchers.wildcard([pattern], ci or op == ":")
-
-
-def _lift_apply(fn: Callable[[list[Any]], Any], values: list[Any]) -> Any:
-    """Apply a value function, mapping it over multi-valued arguments."""
-    if not any(type(v) is list for v in values):
-        if any(v is None for v in values):
-            return None
-        return fn(values)
-    combos = lifted(values)
-    if combos is None:
-        return None
-    results = [r for r in (fn(c) for c in combos) if r is not None]
-    return results or None
-
-
-def _array_search(array: Evaluator, path_of: Callable[[Context], str], var: str,
-                  condition: Evaluator) -> Evaluator:
-    def search(ctx: Context) -> bool:
-        value = array(ctx)
-        if value is None:
-            return False
-        items = value if type(value) is list else [value]
-        path = path_of(ctx)
-        bindings, frames = ctx.vars, ctx.frames
-        saved = bindings.get(var)
-        mark = len(frames)
-        try:
-            for index, item in enumerate(items):
-                if item is None:
-                    continue
-                bindings[var] = (item, path, index)
-                if condition(ctx):
-                    frames.insert(mark, (path, index))
-                    return True
-                if len(frames) != mark:
-                    del frames[mark:]
-            return False
-        finally:
-            if saved is None:
-                bindings.pop(var, None)
-            else:
-                bindings[var] = saved
-
-    return search

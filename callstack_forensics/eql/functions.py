@@ -10,6 +10,7 @@ function false.
 
 from __future__ import annotations
 
+from types import MappingProxyType
 import ipaddress
 import itertools
 import re
@@ -32,7 +33,7 @@ class Signature:
     predicate: bool = False
 
 
-SIGNATURES: dict[str, Signature] = {
+SIGNATURES: MappingProxyType[str, Signature] = MappingProxyType({
     "_arraysearch": Signature(3, 3, predicate=True),
     "add": Signature(2, 2),
     "between": Signature(3, 4, case_insensitive=True),
@@ -51,10 +52,10 @@ SIGNATURES: dict[str, Signature] = {
     "substring": Signature(2, 3),
     "subtract": Signature(2, 2),
     "wildcard": Signature(2, None, case_insensitive=True, predicate=True),
-}
+})
 
 # Spellings found in older rules (python-eql's camelCase, arraySearch without underscore).
-ALIASES = {"arraysearch": "_arraysearch"}
+ALIASES = MappingProxyType({"arraysearch": "_arraysearch"})
 
 
 def lifted(values: list[Any]) -> list[list[Any]] | None:
@@ -243,7 +244,7 @@ def _arith_fn(op: str) -> Callable[[list[Any], bool], Any]:
     return lambda args, ci: arithmetic(op, args[0], args[1])
 
 
-IMPLEMENTATIONS: dict[str, Callable[[list[Any], bool], Any]] = {
+IMPLEMENTATIONS: MappingProxyType[str, Callable[[list[Any], bool], Any]] = MappingProxyType({
     "add": _arith_fn("+"),
     "between": fn_between,
     "cidrmatch": fn_cidrmatch,
@@ -260,7 +261,7 @@ IMPLEMENTATIONS: dict[str, Callable[[list[Any], bool], Any]] = {
     "substring": fn_substring,
     "subtract": _arith_fn("-"),
     "wildcard": fn_wildcard,
-}
+})
 
 
 def fn_length(value: Any) -> int | None:

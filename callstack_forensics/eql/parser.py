@@ -7,35 +7,25 @@ the query language (``expected ']'``), never in the parser's (``RSQB``).
 
 from __future__ import annotations
 
+from types import MappingProxyType
 import functools
 import re
 from importlib import resources
 from typing import Any
 
 from lark import Lark, Token, Transformer, v_args
-from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
+from lark.exceptions import LarkError, UnexpectedInput, VisitError
 
 from . import ast
+from .diagnostics import explain
 from .errors import EqlSyntaxError
 from .functions import ALIASES, SIGNATURES
 from .strings import decode_quoted
 
-_DURATION_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+_DURATION_MS = MappingProxyType({"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000})
 _LIST_OPS = frozenset({"in", "not in", ":", "like", "regex"})
 _MAX_RUNS = 100
 
-_TERMINAL_NAMES = {
-    "FIELD": "a field name",
-    "BACKTICK_FIELD": "a `quoted` field name",
-    "VAR": "a $variable",
-    "DURATION": "a duration such as 30s, 1m or 1h",
-    "NUMBER": "a number",
-    "STRING": "a string",
-    "TRIPLE_STRING": 'a """string"""',
-    "RAW_STRING": 'a ?"raw string"',
-    "SINGLE_STRING": "a string",
-    "$END": "end of query",
-}
 
 
 @functools.cache
@@ -50,7 +40,7 @@ def parse_query(text: str | bytes) -> ast.Query:
     try:
         tree = _lark().parse(text)
     except UnexpectedInput as exc:
-        raise _explain(exc, text) from None
+        raise explain(exc, text, _lark().terminals) from None
     except LarkError as exc:  # pragma: no cover - lark's other errors are grammar bugs
         raise EqlSyntaxError(str(exc)) from None
     try:
@@ -74,96 +64,6 @@ def _as_text(text: str | bytes) -> str:
     if not isinstance(text, str):
         raise TypeError(f"a query is text, not {type(text).__name__}")
     return text
-
-
-# ---- error messages ---------------------------------------------------------------------
-
-def _explain(exc: UnexpectedInput, text: str) -> EqlSyntaxError:
-    if isinstance(exc, UnexpectedCharacters):
-        return _bad_character(exc, text)
-    if isinstance(exc, UnexpectedToken):
-        return _bad_token(exc, text)
-    line, column = getattr(exc, "line", 1), getattr(exc, "column", 1)
-    return EqlSyntaxError("unexpected end of query", max(line, 1), max(column, 1))
-
-
-def _bad_character(exc: UnexpectedCharacters, text: str) -> EqlSyntaxError:
-    char = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
-    rest = text[exc.pos_in_stream:]
-    if char in "\"'":
-        message = ("unterminated string: a quoted string must end on the same line "
-                   '(use """...""" for text that spans lines)')
-    elif rest.startswith("/*"):
-        message = "unterminated /* comment"
-    elif char == "`":
-        message = "unterminated `quoted` field name"
-    elif char == "!" and rest.startswith("!["):
-        message = "missing-event brackets ![...] are not supported"
-    else:
-        message = f"unexpected character {char!r}"
-    return EqlSyntaxError(message, exc.line, exc.column)
-
-
-def _bad_token(exc: UnexpectedToken, text: str) -> EqlSyntaxError:
-    token = exc.token
-    comment = _unterminated_comment(token, text)
-    if comment is not None:
-        return comment
-    if token.type == "$END":
-        line, column = _end_position(text)
-        found = "end of query"
-    else:
-        line, column = token.line or 1, token.column or 1
-        found = repr(str(token))
-    expected = _expected_names(exc.expected)
-    message = f"unexpected {found}"
-    if expected:
-        message += "; expected " + expected
-    hint = _hint(token, text)
-    if hint:
-        message += f" ({hint})"
-    return EqlSyntaxError(message, line, column)
-
-
-def _unterminated_comment(token: Token, text: str) -> EqlSyntaxError | None:
-    """``/*`` without ``*/`` lexes as a division and a star; say what it really is."""
-    start = token.start_pos
-    if start is None or token.type not in ("SLASH", "STAR"):
-        return None
-    opener = start if text.startswith("/*", start) else start - 1
-    if opener < 0 or not text.startswith("/*", opener):
-        return None
-    line = text.count("\n", 0, opener) + 1
-    column = opener - (text.rfind("\n", 0, opener) + 1) + 1
-    return EqlSyntaxError("unterminated /* comment", line, column)
-
-
-def _expected_names(names: set[str]) -> str:
-    terminals = {t.name: t for t in _lark().terminals}
-    described: set[str] = set()
-    literal: set[str] = set()
-    for name in names:
-        if name in _TERMINAL_NAMES:
-            described.add(_TERMINAL_NAMES[name])
-        elif name in terminals and terminals[name].pattern.type == "str":
-            literal.add(repr(terminals[name].pattern.value))
-    ordered = sorted(described) + sorted(literal)
-    if len(ordered) > 10:
-        ordered = ordered[:10] + ["..."]
-    return " or ".join(ordered) if len(ordered) <= 2 else "one of " + ", ".join(ordered)
-
-
-def _hint(token: Token, text: str) -> str | None:
-    if token.type == "LPAR" and token.start_pos is not None:
-        before = text[: token.start_pos].rstrip()
-        if before and (before[-1].isalnum() or before[-1] in "_@"):
-            return "is an operator such as ':' missing before the list?"
-    return None
-
-
-def _end_position(text: str) -> tuple[int, int]:
-    lines = text.split("\n")
-    return len(lines), len(lines[-1]) + 1
 
 
 # ---- tree building ----------------------------------------------------------------------
@@ -375,7 +275,7 @@ class _Builder(Transformer):
         return ast.Literal(None, _pos(meta))
 
 
-_OPTION_WORDS = {"by": "by", "runs": "with runs", "alias": "as"}
+_OPTION_WORDS = MappingProxyType({"by": "by", "runs": "with runs", "alias": "as"})
 
 
 class _Until:

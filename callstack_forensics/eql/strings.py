@@ -8,11 +8,12 @@ most common rule-writing mistake and would otherwise match nothing without a wor
 
 from __future__ import annotations
 
+from types import MappingProxyType
 import re
 
 from .errors import EqlSyntaxError
 
-_SIMPLE_ESCAPES = {"\\": "\\", '"': '"', "'": "'", "n": "\n", "r": "\r", "t": "\t", "0": "\0"}
+_SIMPLE_ESCAPES = MappingProxyType({"\\": "\\", '"': '"', "'": "'", "n": "\n", "r": "\r", "t": "\t", "0": "\0"})
 _UNICODE_ESCAPE = re.compile(r"u\{([0-9A-Fa-f]{1,8})\}|u([0-9A-Fa-f]{4})")
 
 
