@@ -1,6 +1,5 @@
 """Loading Elastic endpoint TOML rules: layout, positions of errors, unknown tables kept."""
 
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -10,17 +9,18 @@ from callstack_forensics.rules import Match, Rule, RuleLoadError, RuleSet, load_
 ELASTIC_RULE = '''\
 [rule]
 description = """
-Identifies the execution of a file written by a signed binary proxy.
+A file dropped by a download utility is then run. Written in the layout of Elastic's endpoint
+behavior rules, with the tables those files carry.
 """
-id = "ccbc4a79-3bae-4623-aaef-e28a96bf538b"
-license = "Elastic License v2"
-name = "Execution of a File Written by a Signed Binary Proxy"
+id = "7d1c3a52-0b0e-4c53-9a57-3f54c8e0a2b1"
+license = "Apache-2.0"
+name = "Dropped File Executed"
 os_list = ["windows"]
-version = "1.0.32"
+version = "1.0.3"
 
 query = \'\'\'
 sequence with maxspan=5m
-  [file where event.action != "deletion" and process.name : ("MSHTA.EXE", "CertUtil.exe")] as event0
+  [file where event.action != "deletion" and process.name : ("curl.exe", "bitsadmin.exe")] as event0
   [process where event.action == "start" and startswith~(process.executable, event0.file.path)]
 \'\'\'
 
@@ -38,14 +38,14 @@ state = 1
 [[threat]]
 framework = "MITRE ATT&CK"
 [[threat.technique]]
-id = "T1218"
-name = "System Binary Proxy Execution"
-reference = "https://attack.mitre.org/techniques/T1218/"
+id = "T1105"
+name = "Ingress Tool Transfer"
+reference = "https://attack.mitre.org/techniques/T1105/"
 
 [threat.tactic]
-id = "TA0005"
-name = "Defense Evasion"
-reference = "https://attack.mitre.org/tactics/TA0005/"
+id = "TA0011"
+name = "Command and Control"
+reference = "https://attack.mitre.org/tactics/TA0011/"
 
 [internal]
 min_endpoint_version = "8.4.0"
@@ -68,21 +68,21 @@ def test_elastic_rule_loads_unchanged_with_unknown_tables_kept(tmp_path):
     ruleset = load_rules([tmp_path])
     assert ruleset.errors == []
     (rule,) = ruleset.rules
-    assert rule.id == "ccbc4a79-3bae-4623-aaef-e28a96bf538b"
-    assert rule.version == "1.0.32" and rule.os_list == ["windows"]
+    assert rule.id == "7d1c3a52-0b0e-4c53-9a57-3f54c8e0a2b1"
+    assert rule.version == "1.0.3" and rule.os_list == ["windows"]
     assert rule.severity == "medium"  # Elastic files carry none
     assert rule.adaptation is None
     assert rule.raw["optional_actions"][0]["action"] == "rollback"
     assert rule.raw["internal"]["min_endpoint_version"] == "8.4.0"
     assert rule.raw["actions"][0]["action"] == "kill_process"
-    assert rule.threat[0]["technique"][0]["id"] == "T1218"
+    assert rule.threat[0]["technique"][0]["id"] == "T1105"
     assert rule.raw["rule"]["min_endpoint_version"] == "8.4.0"
 
 
 def test_elastic_sequence_rule_runs(tmp_path):
     write(tmp_path, "elastic.toml", ELASTIC_RULE)
     ruleset = load_rules(tmp_path)
-    drop = {"event": {"category": "file", "action": "creation"}, "process": {"name": "certutil.exe"},
+    drop = {"event": {"category": "file", "action": "creation"}, "process": {"name": "CURL.EXE"},
             "file": {"path": "C:\\Users\\Public\\p.exe"}, "@timestamp": "2024-05-01T10:00:00Z"}
     run = {"event": {"category": "process", "action": "start"}, "process": {"executable": "c:\\users\\public\\p.exe"},
            "@timestamp": "2024-05-01T10:01:00Z"}
