@@ -7,7 +7,7 @@ one keeps its place after the event before it.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Iterable
 
 from .fields import compile_getter
@@ -41,13 +41,11 @@ def timestamp_ms(event: Any) -> float | None:
         return None
     try:
         parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=timezone.utc)
+        return parsed.timestamp() * 1000.0
+    except (ValueError, OverflowError):
         return None
-    if parsed.tzinfo is None:
-        from datetime import timezone
-
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.timestamp() * 1000.0
 
 
 def order_events(events: Iterable[Any]) -> list[tuple[float | None, Any]]:

@@ -154,3 +154,10 @@ def test_not_and_or_and_precedence():
 def test_colon_with_a_number_compares_equal():
     assert where("process.pid : 4242", CMD)
     assert where('process.pid : "42*"', CMD)
+
+
+def test_event_in_several_categories_matches_a_query_once():
+    q = compile_query("any where x == 1")
+    assert len(q.run([event(["process", "api"], x=1)])) == 1
+    q = compile_query("process where x == 1")
+    assert len(q.run([event(["process", "process"], x=1)])) == 1

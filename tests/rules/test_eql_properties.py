@@ -48,3 +48,29 @@ def test_random_bytes(data):
         parse_query(data)
     except EqlSyntaxError:
         pass
+
+
+# ---- evaluation never fails on odd events (they come from hostile images) ----------------------
+
+_SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=12))
+_KEYS = st.sampled_from(["process", "event", "category", "action", "name", "thread", "Ext", "call_stack",
+                         "symbol_info", "protection", "parent", "pid", "entity_id", "@timestamp", "dll",
+                         "process.name", "call_stack_summary", "callsite_leading_bytes", "x"])
+_VALUES = st.recursive(_SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=4),
+                                                          st.dictionaries(_KEYS, inner, max_size=4)), max_leaves=25)
+
+
+def _shipped_rules():
+    from callstack_forensics.rules import default_rules_dir, load_rules
+
+    return load_rules([default_rules_dir()])
+
+
+_RULESET = _shipped_rules()
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.dictionaries(_KEYS, _VALUES, max_size=6), max_size=6))
+def test_shipped_rules_never_fail_on_odd_events(events):
+    for match in _RULESET.run(events):
+        assert match.events

@@ -124,3 +124,8 @@ def test_arithmetic_operators():
     assert where("a / b == 3 and a % b == 1", ev)
     assert where("a / 0 == null", ev)
     assert where("1.0 * a / b == 3.5", ev)
+
+
+def test_backtick_name_with_dots_reads_nested_or_flattened():
+    assert where('`process.name` == "a"', event(process__name="a"))
+    assert where('`process.name` == "a"', {"process.name": "a"})
