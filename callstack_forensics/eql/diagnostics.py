@@ -68,7 +68,11 @@ def _bad_token(exc: UnexpectedToken, text: str, terminals: Sequence[TerminalDef]
     else:
         line, column = token.line or 1, token.column or 1
         found = repr(str(token))
-    expected = _expected_names(exc.expected, terminals)
+    # LALR lookahead sets are loose: "end of query" shows up inside brackets; only keep it alone
+    names = set(exc.expected)
+    if len(names) > 1:
+        names.discard("$END")
+    expected = _expected_names(names, terminals)
     message = f"unexpected {found}"
     if expected:
         message += "; expected " + expected

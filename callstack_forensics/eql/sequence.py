@@ -156,11 +156,14 @@ def _join_key(ctx: Context, step: CompiledStep) -> tuple[Any, ...] | None:
         value = key(ctx)
         if type(value) is list:
             items = tuple(scalars(value))
-            if not items:
+            if not items or not all(type(i) in _JOINABLE for i in items):
                 return None
             values.append(items)
-        elif value is None:
-            return None
-        else:
+        elif type(value) in _JOINABLE:
             values.append(value)
+        else:
+            return None  # null, or an object: nothing to join on
     return tuple(values)
+
+
+_JOINABLE = frozenset({str, int, float, bool})

@@ -191,3 +191,10 @@ def test_nested_lineage():
 def test_lineage_survives_cycles():
     loop = [proc(7, 8, "a.exe"), proc(8, 7, "b.exe")]
     assert matched_names('process where descendant of [process where process.name == "a.exe"]', loop) == ["b.exe"]
+
+
+def test_object_valued_join_keys_never_join():
+    q = compile_query('sequence by k [process where n == "a"] [file where n == "b"]')
+    assert q.run([ev("process", n="a", k={"x": 1}), ev("file", n="b", k={"x": 1})]) == []
+    assert q.run([ev("process", n="a", k=[{"x": 1}]), ev("file", n="b", k=[{"x": 1}])]) == []
+    assert len(q.run([ev("process", n="a", k=["p", "q"]), ev("file", n="b", k=["p", "q"])])) == 1
