@@ -21,7 +21,6 @@ from .plan import PageWrite, ProcessPlan
 from .vad import FileObjects, nt_file_name, write_vad_tree
 
 KUSER_FLAGS = PageFlags(user=True)
-WOW64_CPU_AREA_OFFSET = 0x1800  # inside the 64-bit TEB's second page, below the 32-bit TEB
 
 
 @dataclass
@@ -104,7 +103,7 @@ def _write_user_structures(m: Machine, space: AddressSpace, plan: ProcessPlan) -
         write_peb32(m, space, arena32, plan, plan.arena32[0])
     for thread in plan.threads:
         if thread.teb:
-            write_teb(m, space, plan, thread, thread.teb + WOW64_CPU_AREA_OFFSET)
+            write_teb(m, space, plan, thread, thread.cpu_area or 0)
 
 
 def _extras(m: Machine, plan: ProcessPlan, files: FileObjects, sessions: dict[int, int]) -> ProcessExtras:

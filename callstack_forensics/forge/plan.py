@@ -47,6 +47,7 @@ class ThreadPlan:
     stack_limit: int = 0
     context: UserContext | None = None
     wow64: Wow64Context | None = None
+    cpu_area: int | None = None    # WOW64: where TEB64.TlsSlots[1] points
     frames: list[str] = field(default_factory=list)  # the call chain as the scenario named it
     return_addresses: list[int] = field(default_factory=list)  # frame 0 first (rip), as laid out
 

@@ -1,0 +1,27 @@
+"""``callstack-forensics forge SCENARIO.toml -o OUT.raw [--isf FILE]``: build a memory image from a scenario."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("forge")
+    def forge_command(
+        scenario: Path = typer.Argument(..., help="Scenario file (samples/scenarios/*.toml)."),
+        output: Path = typer.Option(..., "-o", "--output", help="Raw image to write; symbols go to its folder's symbols/."),
+        isf: Optional[Path] = typer.Option(None, "--isf", help="Real kernel ISF (.json/.json.xz) instead of the bundled layout."),
+    ) -> None:
+        """Build a raw Windows x64 memory image that stock Volatility 3 reads."""
+        from ..forge import FORGE_ERRORS, forge
+
+        try:
+            result = forge(scenario, output, isf)
+        except FORGE_ERRORS as exc:
+            typer.echo(f"forge: {exc}", err=True)
+            raise typer.Exit(2)
+        typer.echo(result.summary())
+        typer.echo(f"symbols: {result.symbols}  (vol -s {result.symbols.parents[2]} -f {result.image} windows.pslist)")

@@ -1,0 +1,28 @@
+"""``python -m callstack_forensics.forge SCENARIO.toml -o OUT.raw [--isf FILE]``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import FORGE_ERRORS, forge
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m callstack_forensics.forge", description=__doc__)
+    parser.add_argument("scenario", help="a scenario file (samples/scenarios/*.toml)")
+    parser.add_argument("-o", "--output", required=True, help="the raw image to write")
+    parser.add_argument("--isf", help="a real kernel symbol table (ISF .json or .json.xz) instead of the bundled one")
+    args = parser.parse_args(argv)
+    try:
+        result = forge(args.scenario, args.output, args.isf)
+    except FORGE_ERRORS as exc:
+        print(f"forge: {exc}", file=sys.stderr)
+        return 2
+    print(result.summary())
+    print(f"symbols: {result.symbols}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""Scenario -> raw memory image (+ the symbol table beside it): the forge's entry point.
+
+``forge(scenario, out)`` builds the image on the bundled layout, or on a real
+kernel symbol table given as ``isf_path``, and writes
+``<out dir>/symbols/windows/ntkrnlmp.pdb/<GUID>-<AGE>.json.xz`` so that
+``vol -s <out dir>/symbols -f <out>`` finds the symbols by itself.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import lzma
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .assemble import Assembly, assemble
+from .bundled_layout import abi_layout, bundled_isf, bundled_layout
+from .layout import Layout
+from .machine import Machine
+from .modules import Catalog
+from .plan import ProcessPlan, ThreadPlan
+from .scenario import ProcessSpec, Scenario, ScenarioError, load_scenario
+from .userspace import UserSpaceBuilder, filetime
+
+SYSTEM_WAIT_REASONS = ("WrQueue", "Executive", "WrQueue", "DelayExecution", "WrFreePage", "Executive")
+
+
+@dataclass
+class ForgeResult:
+    """What was built: where, from which layout, how big, how long, and the plans (for tests)."""
+
+    scenario: Scenario
+    image: Path
+    symbols: Path
+    layout_identifier: str
+    layout_source: str
+    image_size: int
+    pages_used: int
+    seconds: float
+    plans: list[ProcessPlan] = field(default_factory=list)
+    assembly: Assembly | None = None
+
+    def process(self, pid: int) -> ProcessPlan:
+        return next(p for p in self.plans if p.pid == pid)
+
+    def summary(self) -> str:
+        threads = sum(len(p.threads) for p in self.plans)
+        return (f"{self.image} ({self.image_size // (1024 * 1024)} MiB, {self.pages_used * 4} KiB used): "
+                f"{len(self.plans)} processes, {threads} threads, layout {self.layout_identifier} "
+                f"({self.layout_source}), {self.seconds:.2f}s")
+
+
+def forge(scenario_path: str | Path, out_path: str | Path, isf_path: str | Path | None = None,
+          modules_dir: str | Path | None = None) -> ForgeResult:
+    started = time.monotonic()
+    scenario = load_scenario(scenario_path)
+    layout = Layout.load(isf_path) if isf_path else bundled_layout()
+    catalog = Catalog.load(Path(modules_dir) if modules_dir else None)
+    machine = Machine(layout, abi_layout())
+    plans = build_plans(scenario, catalog, machine)
+    assembly = assemble(machine, plans, filetime(scenario.time), scenario.processors)
+    out = Path(out_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    size = machine.phys.save(out)
+    symbols = write_symbols(out.parent / "symbols", layout, Path(isf_path) if isf_path else None)
+    return ForgeResult(scenario, out, symbols, layout.identifier, layout.source, size, len(machine.phys.pages),
+                       time.monotonic() - started, plans, assembly)
+
+
+def build_plans(scenario: Scenario, catalog: Catalog, machine: Machine) -> list[ProcessPlan]:
+    by_pid = {p.pid: p for p in scenario.processes}
+    users = UserSpaceBuilder(scenario, catalog, by_pid)
+    plans = []
+    tids = {t.tid + 4 * n for p in scenario.processes for t in p.threads for n in range(t.count)}
+    for index, spec in enumerate(scenario.processes):
+        if spec.kernel:
+            plans.append(kernel_process(scenario, spec, machine, tids))
+        else:
+            plans.append(users.build(spec, index))
+    return plans
+
+
+def kernel_process(scenario: Scenario, spec: ProcessSpec, machine: Machine, used_tids: set[int]) -> ProcessPlan:
+    """The System process: no user space, only kernel threads started inside the kernel image."""
+    if spec.modules or spec.regions or spec.threads and any(t.stack for t in spec.threads):
+        raise ScenarioError(f"{scenario.path.name}: {spec.where}: a kernel process has no modules, regions or "
+                            "user stacks (use system_threads = N)")
+    created = spec.created or scenario.boot
+    plan = ProcessPlan(pid=spec.pid, ppid=spec.ppid, name=spec.name, image_path=None, command_line=None,
+                       create_time=filetime(created), session_id=None, user_sid=spec.user or "S-1-5-18",
+                       kernel_only=True, handles=spec.handles or 0)
+    tid = 8
+    for index in range(spec.system_threads):
+        while tid in used_tids:
+            tid += 4
+        start = machine.kernel_base + 0x3000 + (index % 23) * 0x1C0
+        plan.threads.append(ThreadPlan(
+            tid=tid, create_time=filetime(created + dt.timedelta(milliseconds=40 * index)), state="Waiting",
+            wait_reason=SYSTEM_WAIT_REASONS[index % len(SYSTEM_WAIT_REASONS)], user_wait=False,
+            start_address=start, win32_start_address=start))
+        used_tids.add(tid)
+        tid += 4
+    return plan
+
+
+def write_symbols(folder: Path, layout: Layout, isf_path: Path | None) -> Path:
+    """Put the symbol table where Volatility looks for it: symbols/windows/<pdb>/<GUID>-<AGE>.json.xz."""
+    target_dir = folder / "windows" / layout.pdb_name
+    target_dir.mkdir(parents=True, exist_ok=True)
+    target = target_dir / f"{layout.identifier}.json.xz"
+    if isf_path is not None:
+        if isf_path.name.endswith(".xz"):
+            shutil.copyfile(isf_path, target)
+        else:
+            target.write_bytes(lzma.compress(isf_path.read_bytes()))
+    elif not target.exists():
+        target.write_bytes(lzma.compress(json.dumps(bundled_isf(), separators=(",", ":")).encode()))
+    return target

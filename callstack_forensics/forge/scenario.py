@@ -1,0 +1,361 @@
+"""Scenario files (samples/scenarios/*.toml): load, validate, and report mistakes by file and key.
+
+A scenario says what a memory image contains (processes, their modules and
+regions, their threads' call chains) and which detection rules must fire on
+it. Everything optional has a sensible default; a typo is an error that names
+the file, the table and the key, with the closest valid key when there is one.
+See samples/scenarios/README.md for the format.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_TIME = dt.datetime(2024, 5, 14, 10, 22, 31, tzinfo=dt.timezone.utc)
+PROTECTIONS = {
+    "RWX": "RWX", "R-X": "R-X", "RW-": "RW-", "R--": "R--", "---": "---", "RC-": "RC-", "RCX": "RCX", "--X": "--X",
+    "PAGE_EXECUTE_READWRITE": "RWX", "PAGE_EXECUTE_READ": "R-X", "PAGE_READWRITE": "RW-", "PAGE_READONLY": "R--",
+    "PAGE_NOACCESS": "---", "PAGE_WRITECOPY": "RC-", "PAGE_EXECUTE_WRITECOPY": "RCX", "PAGE_EXECUTE": "--X",
+}
+KINDS = ("private", "mapped", "image")
+
+
+class ScenarioError(Exception):
+    """A scenario file is malformed; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class ModuleSpec:
+    name: str
+    arch: str = "x64"
+    base: int | None = None
+    path: str | None = None
+    linked: bool = True
+
+
+@dataclass(frozen=True)
+class RegionSpec:
+    name: str
+    size: int
+    address: int | None = None
+    protection: str = "RW-"
+    kind: str = "private"
+    file: str | None = None
+    content: bytes = b""
+    paged_out: tuple[int, ...] = ()
+    arch: str = "x64"
+
+
+@dataclass(frozen=True)
+class ThreadSpec:
+    tid: int
+    count: int = 1
+    stack: tuple[str, ...] = ()
+    stack32: tuple[str, ...] = ()
+    state: str = "Waiting"
+    wait_reason: str = "UserRequest"
+    syscall: str | int | None = None
+    encoding: str = "4c8bd1b8"
+    created: dt.datetime | None = None
+    start: str | None = None
+    where: str = ""
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    pid: int
+    name: str
+    ppid: int = 0
+    path: str | None = None
+    image: str | None = None
+    command_line: str | None = None
+    kernel: bool = False
+    session: int | None = None
+    user: str | None = None
+    created: dt.datetime | None = None
+    wow64: bool = False
+    fork_of: int | None = None
+    handles: int | None = None
+    modules: tuple[str, ...] | None = None
+    modules32: tuple[str, ...] | None = None
+    module_details: tuple[ModuleSpec, ...] = ()
+    regions: tuple[RegionSpec, ...] = ()
+    threads: tuple[ThreadSpec, ...] = ()
+    system_threads: int = 0
+    thread_init: str = "kernel32.dll"
+    env: tuple[tuple[str, str], ...] = ()
+    where: str = ""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    path: Path
+    title: str
+    description: str
+    expect: tuple[str, ...]
+    time: dt.datetime
+    boot: dt.datetime
+    processors: int
+    processes: tuple[ProcessSpec, ...] = field(default=())
+
+    @property
+    def name(self) -> str:
+        return self.path.stem
+
+
+# ---- loading ----------------------------------------------------------------------------
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ScenarioError(f"{path}: cannot read ({exc.strerror})") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{path}: not valid TOML: {exc}") from exc
+    return _Reader(path).scenario(raw)
+
+
+class _Reader:
+    """Typed access to TOML tables with errors that say where."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def fail(self, where: str, message: str) -> ScenarioError:
+        return ScenarioError(f"{self.path.name}: {where}: {message}")
+
+    def keys(self, table: dict, allowed: set[str], where: str) -> None:
+        for key in table:
+            if key not in allowed:
+                close = difflib.get_close_matches(key, sorted(allowed), n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else f" (allowed: {', '.join(sorted(allowed))})"
+                raise self.fail(where, f"unknown key '{key}'{hint}")
+
+    def get(self, table: dict, key: str, kind: type | tuple, where: str, default: Any = None, required=False):
+        if key not in table:
+            if required:
+                raise self.fail(where, f"missing required key '{key}'")
+            return default
+        value = table[key]
+        if kind is int and isinstance(value, str):
+            try:
+                value = int(value, 0)
+            except ValueError:
+                raise self.fail(f"{where}.{key}", f"expected an integer, got {value!r}") from None
+        if isinstance(value, bool) and kind is int:
+            raise self.fail(f"{where}.{key}", f"expected an integer, got {value!r}")
+        if not isinstance(value, kind):
+            names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            raise self.fail(f"{where}.{key}", f"expected {names}, got {type(value).__name__} {value!r}")
+        return value
+
+    def when(self, table: dict, key: str, where: str, default: dt.datetime | None) -> dt.datetime | None:
+        value = table.get(key)
+        if value is None:
+            return default
+        if isinstance(value, str):
+            try:
+                value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError:
+                raise self.fail(f"{where}.{key}", f"not a date-time: {value!r}") from None
+        if isinstance(value, dt.datetime):
+            return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+        raise self.fail(f"{where}.{key}", "expected a date-time like 2024-05-14T10:22:31Z")
+
+    def strings(self, table: dict, key: str, where: str) -> tuple[str, ...] | None:
+        value = self.get(table, key, list, where)
+        if value is None:
+            return None
+        for i, item in enumerate(value):
+            if not isinstance(item, str):
+                raise self.fail(f"{where}.{key}[{i}]", f"expected a string, got {item!r}")
+        return tuple(value)
+
+    # ---- sections ----------------------------------------------------------------------
+
+    def scenario(self, raw: dict) -> Scenario:
+        self.keys(raw, {"title", "description", "expect", "system", "process"}, "top level")
+        expect = self.strings(raw, "expect", "top level")
+        if expect is None:
+            raise self.fail("top level", "missing required key 'expect' (the rules that must fire; [] for none)")
+        system = self.get(raw, "system", dict, "top level", {})
+        self.keys(system, {"time", "boot", "processors"}, "[system]")
+        time = self.when(system, "time", "[system]", DEFAULT_TIME)
+        assert time is not None
+        boot = self.when(system, "boot", "[system]", time - dt.timedelta(hours=2, minutes=24))
+        assert boot is not None
+        if boot > time:
+            raise self.fail("[system].boot", "is after [system].time")
+        processes = self.get(raw, "process", list, "top level", required=True)
+        specs = tuple(self.process(p, f"process[{i}]") for i, p in enumerate(processes))
+        self.check_processes(specs)
+        return Scenario(self.path, self.get(raw, "title", str, "top level", self.path.stem),
+                        self.get(raw, "description", str, "top level", ""), expect, time, boot,
+                        self.get(system, "processors", int, "[system]", 4), specs)
+
+    def process(self, table: Any, where: str) -> ProcessSpec:
+        if not isinstance(table, dict):
+            raise self.fail(where, "expected a table ([[process]])")
+        allowed = {"pid", "ppid", "name", "path", "image", "command_line", "kernel", "session", "user", "created",
+                   "wow64", "fork_of", "handles", "modules", "modules32", "module", "region", "thread",
+                   "system_threads", "thread_init", "env"}
+        self.keys(table, allowed, where)
+        name = self.get(table, "name", str, where, required=True)
+        where = f"{where} ({name})"
+        pid = self.get(table, "pid", int, where, required=True)
+        if pid % 4 or pid <= 0:
+            raise self.fail(f"{where}.pid", f"{pid} is not a Windows process id (a positive multiple of 4)")
+        env = self.get(table, "env", dict, where, {})
+        for key, value in env.items():
+            if not isinstance(value, str):
+                raise self.fail(f"{where}.env.{key}", "expected a string")
+        return ProcessSpec(
+            pid=pid, name=name,
+            ppid=self.get(table, "ppid", int, where, 0),
+            path=self.get(table, "path", str, where),
+            image=self.get(table, "image", str, where),
+            command_line=self.get(table, "command_line", str, where),
+            kernel=self.get(table, "kernel", bool, where, False),
+            session=self.get(table, "session", int, where),
+            user=self.get(table, "user", str, where),
+            created=self.when(table, "created", where, None),
+            wow64=self.get(table, "wow64", bool, where, False),
+            fork_of=self.get(table, "fork_of", int, where),
+            handles=self.get(table, "handles", int, where),
+            modules=self.strings(table, "modules", where),
+            modules32=self.strings(table, "modules32", where),
+            module_details=tuple(self.module(m, f"{where}.module[{i}]")
+                                 for i, m in enumerate(self.get(table, "module", list, where, []))),
+            regions=tuple(self.region(r, f"{where}.region[{i}]")
+                          for i, r in enumerate(self.get(table, "region", list, where, []))),
+            threads=tuple(self.thread(t, f"{where}.thread[{i}]")
+                          for i, t in enumerate(self.get(table, "thread", list, where, []))),
+            system_threads=self.get(table, "system_threads", int, where, 0),
+            thread_init=self.get(table, "thread_init", str, where, "kernel32.dll"),
+            env=tuple(env.items()),
+            where=where,
+        )
+
+    def module(self, table: Any, where: str) -> ModuleSpec:
+        if not isinstance(table, dict):
+            raise self.fail(where, "expected a table ([[process.module]])")
+        self.keys(table, {"name", "arch", "base", "path", "linked"}, where)
+        arch = self.get(table, "arch", str, where, "x64")
+        if arch not in ("x64", "x86"):
+            raise self.fail(f"{where}.arch", f"expected 'x64' or 'x86', got {arch!r}")
+        return ModuleSpec(self.get(table, "name", str, where, required=True), arch,
+                          self.get(table, "base", int, where), self.get(table, "path", str, where),
+                          self.get(table, "linked", bool, where, True))
+
+    def region(self, table: Any, where: str) -> RegionSpec:
+        if not isinstance(table, dict):
+            raise self.fail(where, "expected a table ([[process.region]])")
+        self.keys(table, {"name", "address", "size", "protection", "kind", "file", "content", "paged_out", "arch"},
+                  where)
+        name = self.get(table, "name", str, where, required=True)
+        where = f"{where} ({name})"
+        size = self.get(table, "size", int, where, required=True)
+        if size <= 0 or size % 0x1000:
+            raise self.fail(f"{where}.size", f"{size:#x} is not a positive multiple of the page size (0x1000)")
+        address = self.get(table, "address", int, where)
+        if address is not None and (address % 0x1000 or address <= 0 or address + size > 0x7FFFFFFF0000):
+            raise self.fail(f"{where}.address", f"{address:#x} is not a page-aligned user-mode address")
+        protection = self.get(table, "protection", str, where, "RW-")
+        if protection.upper() not in PROTECTIONS:
+            raise self.fail(f"{where}.protection", f"unknown protection {protection!r} (use RWX, R-X, RW-, R--, "
+                            "---, or a PAGE_* name)")
+        kind = self.get(table, "kind", str, where, "private")
+        if kind not in KINDS:
+            raise self.fail(f"{where}.kind", f"expected one of {', '.join(KINDS)}, got {kind!r}")
+        file = self.get(table, "file", str, where)
+        if kind != "private" and not file:
+            raise self.fail(where, f"a {kind} region needs `file` (the path of the file it maps)")
+        paged = self.get(table, "paged_out", list, where, [])
+        for i, offset in enumerate(paged):
+            if not isinstance(offset, int) or offset % 0x1000 or not 0 <= offset < size:
+                raise self.fail(f"{where}.paged_out[{i}]", f"{offset!r} is not a page offset inside the region")
+        content = self.content(table.get("content"), f"{where}.content")
+        if len(content) > size:
+            raise self.fail(f"{where}.content", f"{len(content):#x} bytes do not fit in {size:#x}")
+        return RegionSpec(name, size, address, PROTECTIONS[protection.upper()], kind, file, content, tuple(paged),
+                          self.get(table, "arch", str, where, "x64"))
+
+    def content(self, value: Any, where: str) -> bytes:
+        if value is None:
+            return b""
+        if isinstance(value, str):
+            value = {"hex": value}
+        if not isinstance(value, dict) or len(value) != 1:
+            raise self.fail(where, "expected a hex string, or one of {hex = ...}, {text = ...}, {file = ...}")
+        (kind, data), = value.items()
+        if kind == "hex":
+            try:
+                return bytes.fromhex("".join(str(data).split()))
+            except ValueError:
+                raise self.fail(where, f"not hex: {data!r}") from None
+        if kind == "text":
+            return str(data).encode("utf-8")
+        if kind == "file":
+            source = (self.path.parent / str(data)).resolve()
+            try:
+                return source.read_bytes()
+            except OSError as exc:
+                raise self.fail(where, f"cannot read {source}: {exc.strerror}") from exc
+        raise self.fail(where, f"unknown content kind '{kind}' (hex, text, file)")
+
+    def thread(self, table: Any, where: str) -> ThreadSpec:
+        if not isinstance(table, dict):
+            raise self.fail(where, "expected a table ([[process.thread]])")
+        allowed = {"tid", "count", "stack", "stack32", "state", "wait_reason", "syscall", "encoding", "created",
+                   "start"}
+        self.keys(table, allowed, where)
+        tid = self.get(table, "tid", int, where, required=True)
+        if tid % 4 or tid <= 0:
+            raise self.fail(f"{where}.tid", f"{tid} is not a Windows thread id (a positive multiple of 4)")
+        count = self.get(table, "count", int, where, 1)
+        if count < 1:
+            raise self.fail(f"{where}.count", "must be at least 1")
+        syscall = table.get("syscall")
+        if syscall is not None and not isinstance(syscall, (str, int)):
+            raise self.fail(f"{where}.syscall", "expected a system call name (NtCreateUserProcess) or number")
+        return ThreadSpec(
+            tid=tid, count=count,
+            stack=self.strings(table, "stack", where) or (),
+            stack32=self.strings(table, "stack32", where) or (),
+            state=self.get(table, "state", str, where, "Waiting"),
+            wait_reason=self.get(table, "wait_reason", str, where, "UserRequest"),
+            syscall=syscall,
+            encoding=self.get(table, "encoding", str, where, "4c8bd1b8"),
+            created=self.when(table, "created", where, None),
+            start=self.get(table, "start", str, where),
+            where=where,
+        )
+
+    def check_processes(self, specs: tuple[ProcessSpec, ...]) -> None:
+        pids: dict[int, str] = {}
+        tids: dict[int, str] = {}
+        for spec in specs:
+            if spec.pid in pids:
+                raise self.fail(spec.where, f"pid {spec.pid} is also used by {pids[spec.pid]}")
+            pids[spec.pid] = spec.where
+            if spec.fork_of is not None and spec.fork_of not in {s.pid for s in specs}:
+                raise self.fail(f"{spec.where}.fork_of", f"no process with pid {spec.fork_of}")
+            names = [r.name for r in spec.regions]
+            duplicate = next((n for n in names if names.count(n) > 1), None)
+            if duplicate:
+                raise self.fail(spec.where, f"two regions are named '{duplicate}'")
+            for thread in spec.threads:
+                for n in range(thread.count):
+                    tid = thread.tid + 4 * n
+                    if tid in tids:
+                        raise self.fail(thread.where, f"tid {tid} is also used by {tids[tid]}")
+                    tids[tid] = thread.where
+                if not spec.kernel and not thread.stack and not thread.stack32:
+                    raise self.fail(thread.where, "a user thread needs `stack` (its frames, innermost first)")
