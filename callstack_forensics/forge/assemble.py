@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from .kernel import KernelGlobals, write_kernel
 from .machine import KUSER_USER, Machine
+from .obmanager import ObjectManager
 from .objects import (
     ProcessExtras, ProcessObject, allocate_process, thread_links, vad_root_anchor, write_clone_descriptor, write_ewow64process,
     write_handle_table, write_object_name, write_process, write_session, write_thread, write_token,
@@ -17,8 +18,9 @@ from .objects import (
 from .paging import AddressSpace, PageFlags
 from .peb import UserArena, write_peb, write_peb32, write_teb
 from .physmem import PAGE
-from .plan import PageWrite, ProcessPlan
+from .plan import HandlePlan, PageWrite, ProcessPlan
 from .vad import FileObjects, nt_file_name, write_vad_tree
+
 
 KUSER_FLAGS = PageFlags(user=True)
 
@@ -35,7 +37,9 @@ class Assembly:
 def assemble(m: Machine, plans: list[ProcessPlan], system_time: int, processors: int = 4) -> Assembly:
     kglobals = write_kernel(m, processors, system_time)
     out = Assembly(kglobals)
-    files = FileObjects(m)
+    objects = ObjectManager(m)
+    objects.write_types()
+    files = FileObjects(m, objects)
     sessions: dict[int, int] = {}
     shared: dict[tuple[str, int], int] = {}
     thread_index = 0
@@ -46,14 +50,17 @@ def assemble(m: Machine, plans: list[ProcessPlan], system_time: int, processors:
             space.map_paged_out(va, swap_offset=0x1000 + (va >> 12) % 0xFFFF)
         if not plan.kernel_only:
             _write_user_structures(m, space, plan)
-        extras = _extras(m, plan, files, sessions)
-        eprocess = allocate_process(m)
+        extras = _extras(m, plan, files, sessions, objects)
+        eprocess = allocate_process(m, objects.new_object)
         extras.vad_root = write_vad_tree(m, plan.vads, files, eprocess, vad_root_anchor(m, eprocess))
         proc = write_process(m, eprocess, plan, extras)
         out.processes[plan.pid] = proc
         ethreads, kthreads = [], []
         for thread in plan.threads:
-            va = write_thread(m, thread, proc, plan.pid, thread_index)
+            impersonation = write_token(m, thread.impersonation_sid, False, objects.new_object) \
+                if thread.impersonation_sid else 0
+            ethread = objects.new_object("Thread", m.size("_ETHREAD"), b"Thre")
+            va = write_thread(m, thread, proc, plan.pid, thread_index, ethread, impersonation)
             thread_index += 1
             out.threads[(plan.pid, thread.tid)] = va
             elink, klink = thread_links(m, va)
@@ -106,15 +113,18 @@ def _write_user_structures(m: Machine, space: AddressSpace, plan: ProcessPlan) -
             write_teb(m, space, plan, thread, thread.cpu_area or 0)
 
 
-def _extras(m: Machine, plan: ProcessPlan, files: FileObjects, sessions: dict[int, int]) -> ProcessExtras:
+def _extras(m: Machine, plan: ProcessPlan, files: FileObjects, sessions: dict[int, int],
+            objects: ObjectManager) -> ProcessExtras:
     extras = ProcessExtras()
     system = plan.kernel_only or plan.user_sid in ("S-1-5-18", "S-1-5-19", "S-1-5-20")
-    extras.token = write_token(m, plan.user_sid, system)
+    extras.token = write_token(m, plan.user_sid, system, objects.new_object)
     if plan.session_id is not None:
         if plan.session_id not in sessions:
             sessions[plan.session_id] = write_session(m, plan.session_id)
         extras.session = sessions[plan.session_id]
-    extras.handle_table = write_handle_table(m, 0, plan.pid, plan.handles or 40 + 8 * len(plan.threads))
+    entries = _handle_objects(plan, files, objects)
+    extras.handle_table = write_handle_table(m, objects.handle_table_code(entries), plan.pid,
+                                             plan.handles or len(entries))
     if plan.image_path:
         extras.image_file = files.file_object(nt_file_name(plan.image_path))
         extras.audit_name = write_object_name(m, "\\Device\\HarddiskVolume3" + nt_file_name(plan.image_path))
@@ -123,6 +133,33 @@ def _extras(m: Machine, plan: ProcessPlan, files: FileObjects, sessions: dict[in
     if plan.clone_of is not None or plan.forked:
         extras.clone_descriptor = write_clone_descriptor(m)
     return extras
+
+
+def _handle_objects(plan: ProcessPlan, files: FileObjects, objects: ObjectManager) -> dict[int, tuple[int, int]]:
+    """The objects behind a process's handles: a few every process has, then the scenario's evidence."""
+    entries: dict[int, tuple[int, int]] = {}
+    if not plan.kernel_only:
+        directory = (plan.image_path or "C:\\Windows\\System32\\x").rsplit("\\", 1)[0]
+        entries[0x4] = (objects.file(nt_file_name(directory)), 0x100020)
+        entries[0x8] = (_named(objects, "Directory", "KnownDlls"), 0x3)
+        entries[0xC] = (objects.new_object("Event", 0x18, b"Even"), 0x1F0003)
+    for handle in plan.handle_entries:
+        entries[handle.value] = (_handle_object(handle, files, objects), handle.access)
+    return entries
+
+
+def _named(objects: ObjectManager, type_name: str, name: str) -> int:
+    return objects.new_object(type_name, 0x150, b"Dire", name=name)
+
+
+def _handle_object(handle: HandlePlan, files: FileObjects, objects: ObjectManager) -> int:
+    if handle.kind == "file":
+        return objects.file(handle.name, read_only=not handle.access & 0x2)
+    if handle.kind == "key":
+        return objects.key(handle.name)
+    if handle.kind == "section":
+        return objects.section(files.mapping(handle.name, True).control_area)
+    raise ValueError(f"unknown handle kind {handle.kind!r}")
 
 
 def _link_sessions(m: Machine, out: Assembly, plans: list[ProcessPlan], sessions: dict[int, int]) -> None:

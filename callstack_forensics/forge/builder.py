@@ -72,7 +72,7 @@ def forge(scenario_path: str | Path, out_path: str | Path, isf_path: str | Path 
 
 def build_plans(scenario: Scenario, catalog: Catalog, machine: Machine) -> list[ProcessPlan]:
     by_pid = {p.pid: p for p in scenario.processes}
-    users = UserSpaceBuilder(scenario, catalog, by_pid)
+    users = UserSpaceBuilder(scenario, catalog, by_pid, machine)
     plans = []
     tids = {t.tid + 4 * n for p in scenario.processes for t in p.threads for n in range(t.count)}
     for index, spec in enumerate(scenario.processes):

@@ -33,15 +33,21 @@ class FrameSpec:
     name: str                 # module or region name
     function: str | None
     offset: int | None
+    at_ret: bool = False      # module!Function@ret: the function's final `ret` (a gadget, not after a call)
 
     @classmethod
     def parse(cls, text: str) -> "FrameSpec":
-        match = _FRAME.match(text.strip())
+        body = text.strip()
+        at_ret = body.lower().endswith("@ret")
+        if at_ret:
+            body = body[:-4]
+        match = _FRAME.match(body)
         if not match:
-            raise FrameError(f"cannot read frame '{text}' (expected module!Function, module+0xRVA or region+0xOFF)")
+            raise FrameError(f"cannot read frame '{text}' (expected module!Function, module!Function@ret, "
+                             "module+0xRVA or region+0xOFF)")
         offset = match.group("offset")
         return cls(text, match.group("name").strip(), match.group("function"),
-                   int(offset, 0) if offset is not None else None)
+                   int(offset, 0) if offset is not None else None, at_ret)
 
 
 @dataclass
@@ -137,6 +143,17 @@ class CodeSpace:
         begin, end = self.function_bounds(image, image.entry.functions[function].rva)
         code = image.read(image.base + begin, end - begin)
         return self.decode_calls(code, image.base + begin)
+
+    def last_ret(self, image: MappedImage, function: str) -> int:
+        """Address of the function's last `ret` instruction."""
+        begin, end = self.function_bounds(image, image.entry.functions[function].rva)
+        mode = capstone.CS_MODE_64 if self.bits == 64 else capstone.CS_MODE_32
+        cs = capstone.Cs(capstone.CS_ARCH_X86, mode)
+        rets = [i.address for i in cs.disasm(image.read(image.base + begin, end - begin), image.base + begin)
+                if i.mnemonic == "ret"]
+        if not rets:
+            raise FrameError(f"{image.entry.name}!{function} has no ret instruction")
+        return rets[-1]
 
     def decode_calls(self, code: bytes, address: int) -> list[CallSiteInfo]:
         mode = capstone.CS_MODE_64 if self.bits == 64 else capstone.CS_MODE_32

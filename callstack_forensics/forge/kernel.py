@@ -13,7 +13,7 @@ import struct
 import uuid
 from dataclasses import dataclass
 
-from .machine import KUSER_KERNEL, Machine, set_unicode, utf16z
+from .machine import KUSER_KERNEL, OB_HEADER_COOKIE, Machine, set_unicode, utf16z
 from .paging import KERNEL_CODE, KERNEL_DATA, PageFlags
 from .physmem import PAGE
 
@@ -152,7 +152,7 @@ def _put_symbol(m: Machine, name: str, data: bytes) -> None:
 def _write_scalars(m: Machine, processors: int) -> None:
     v = m.version
     _put_symbol(m, "KeNumberProcessors", struct.pack("<I", processors))
-    _put_symbol(m, "ObHeaderCookie", struct.pack("<B", 0x5A))
+    _put_symbol(m, "ObHeaderCookie", struct.pack("<B", OB_HEADER_COOKIE))
     _put_symbol(m, "NtBuildNumber", struct.pack("<I", 0xF0000000 | v.build))
     _put_symbol(m, "CmNtCSDVersion", struct.pack("<I", v.csd << 8))
     _put_symbol(m, "MmHighestUserAddress", struct.pack("<Q", 0x7FFFFFFEFFFF))

@@ -47,9 +47,9 @@ def parse_sid(text: str) -> bytes:
 # ---- processes ----------------------------------------------------------------
 
 
-def allocate_process(m: Machine) -> int:
+def allocate_process(m: Machine, new_object) -> int:
     """Reserve an _EPROCESS (its VADs and threads point back to it before it is filled)."""
-    return m.pool.alloc(m.size("_EPROCESS"), b"Proc", object_header=True)
+    return new_object("Process", m.size("_EPROCESS"), b"Proc")
 
 
 def write_process(m: Machine, va: int, plan: ProcessPlan, extras: "ProcessExtras") -> ProcessObject:
@@ -152,14 +152,17 @@ def write_clone_descriptor(m: Machine) -> int:
     return m.pool.alloc(0x48, b"MmCl")
 
 
-def write_token(m: Machine, user_sid: str, system: bool) -> int:
+def write_token(m: Machine, user_sid: str, system: bool, new_object=None) -> int:
     """A primary token whose first SID is the user's, with a few well-known groups."""
     groups = [user_sid, "S-1-1-0", "S-1-5-11", "S-1-16-16384" if system else "S-1-16-8192"]
     token = m.struct("_TOKEN")
     sa_size = m.size("_SID_AND_ATTRIBUTES")
     sids = [parse_sid(s) for s in groups]
     tail = sa_size * len(groups) + sum((len(s) + 7) & ~7 for s in sids)
-    va = m.pool.alloc(len(token) + tail, b"Toke", object_header=True)
+    if new_object is not None:
+        va = new_object("Token", len(token) + tail, b"Toke")
+    else:
+        va = m.pool.alloc(len(token) + tail, b"Toke", object_header=True)
     array = va + len(token)
     token.set("UserAndGroupCount", len(groups))
     token.set("UserAndGroups", array)
@@ -190,9 +193,10 @@ def write_session(m: Machine, session_id: int) -> int:
     return va
 
 
-def write_handle_table(m: Machine, eprocess_hint: int, pid: int, handles: int) -> int:
+def write_handle_table(m: Machine, table_code: int, pid: int, handles: int) -> int:
     table = m.struct("_HANDLE_TABLE")
     va = m.pool.alloc(len(table), b"Obtb")
+    table.set("TableCode", table_code)
     table.set_if("UniqueProcessId", pid)
     table.set_if("HandleCount", handles)
     table.set_if("NextHandleNeedingPool", (handles + 255) // 256 * 1024)
@@ -232,10 +236,11 @@ def write_ewow64process(m: Machine, peb32: int) -> int:
 # ---- threads --------------------------------------------------------------------
 
 
-def write_thread(m: Machine, plan: ThreadPlan, process: ProcessObject, pid: int, index: int) -> int:
-    """Allocate and fill one _ETHREAD (and its kernel stack and trap frame); returns its address."""
+def write_thread(m: Machine, plan: ThreadPlan, process: ProcessObject, pid: int, index: int,
+                 ethread_va: int, impersonation_token: int = 0) -> int:
+    """Fill one _ETHREAD at ``ethread_va`` (and its kernel stack and trap frame); returns its address."""
     et = m.struct("_ETHREAD")
-    va = m.pool.alloc(len(et), b"Thre", object_header=True)
+    va = ethread_va
     top = _kernel_stack(m, index)
     trap = _trap_frame_va(m, top)
     et.set_if("Tcb.Header.Type", THREAD_OBJECT)
@@ -268,6 +273,11 @@ def write_thread(m: Machine, plan: ThreadPlan, process: ProcessObject, pid: int,
         et.set_if("CrossThreadFlags", 0x2)
     if plan.context is None and not plan.teb:
         et.set_if("SystemThread", 1)
+    if impersonation_token:
+        # level 2 = SecurityImpersonation in the low bits of the token pointer
+        et.set("ClientSecurity.ImpersonationData", impersonation_token | 2)
+        if not et.set_if("ActiveImpersonationInfo", 1):
+            et.set_if("CrossThreadFlags", et.get("CrossThreadFlags") | 0x8)
     m.kput(va, et)
     return va
 
@@ -296,8 +306,9 @@ def _write_trap_frame(m: Machine, va: int, plan: ThreadPlan) -> None:
     frame.set("Rip", ctx.rip)
     frame.set("Rsp", ctx.rsp)
     frame.set("Rbp", ctx.rbp)
-    frame.set_if("Rcx", ctx.rip)
     frame.set_if("R11", 0x246)
+    if plan.syscall_number is not None:
+        frame.set_if("Rax", plan.syscall_number)
     frame.set_if("EFlags", 0x246)
     frame.set_if("SegCs", 0x33)
     frame.set_if("SegSs", 0x2B)

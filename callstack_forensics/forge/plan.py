@@ -33,6 +33,16 @@ class Wow64Context:
 
 
 @dataclass(slots=True)
+class HandlePlan:
+    """An entry of a process's handle table: a file (volume-relative path), key (\\REGISTRY\\...) or section."""
+
+    value: int
+    kind: str
+    name: str
+    access: int
+
+
+@dataclass(slots=True)
 class ThreadPlan:
     tid: int
     create_time: int
@@ -48,6 +58,7 @@ class ThreadPlan:
     context: UserContext | None = None
     wow64: Wow64Context | None = None
     cpu_area: int | None = None    # WOW64: where TEB64.TlsSlots[1] points
+    impersonation_sid: str | None = None
     frames: list[str] = field(default_factory=list)  # the call chain as the scenario named it
     return_addresses: list[int] = field(default_factory=list)  # frame 0 first (rip), as laid out
 
@@ -126,3 +137,4 @@ class ProcessPlan:
     arena: tuple[int, int] = (0, 0)                       # where PEB-side structures are allocated
     arena32: tuple[int, int] = (0, 0)                     # the same, below 4 GiB, for WOW64 32-bit ones
     handles: int = 0
+    handle_entries: list[HandlePlan] = field(default_factory=list)

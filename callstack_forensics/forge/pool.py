@@ -23,20 +23,37 @@ class KernelPool:
         self.cursor = base
         self.header_size = layout.type_size("_POOL_HEADER")
 
-    def alloc(self, size: int, tag: bytes, object_header: bool = False) -> int:
-        """Allocate ``size`` bytes tagged ``tag``; returns the address of the body (zeroed)."""
+    def alloc(self, size: int, tag: bytes, object_header: bool = False, type_index: int = 0,
+              name_info: int = 0) -> int:
+        """Allocate ``size`` bytes tagged ``tag``; returns the address of the body (zeroed).
+
+        With ``object_header`` the body follows an _OBJECT_HEADER (and ``name_info`` bytes of optional
+        _OBJECT_HEADER_NAME_INFO before it); ``type_index`` is the header's TypeIndex, already encoded.
+        """
         if len(tag) != 4:
             raise ValueError(f"pool tag must be 4 bytes: {tag!r}")
         prefix = self.header_size
         if object_header:
-            prefix += self.layout.offset("_OBJECT_HEADER", "Body")
+            prefix += name_info + self.layout.offset("_OBJECT_HEADER", "Body")
         block = _round(prefix + size, POOL_ALIGN)
         start = self._reserve(block)
         self._write_pool_header(start, block, tag)
         body = start + prefix
         if object_header:
-            self._write_object_header(body)
+            self._write_object_header(body, type_index, 0x2 if name_info else 0)
         return body
+
+    def header_of(self, body: int) -> int:
+        """The _OBJECT_HEADER of an object whose body is at ``body``."""
+        return body - self.layout.offset("_OBJECT_HEADER", "Body")
+
+    def alloc_page(self) -> int:
+        """A whole page without a pool header (a big-pool allocation, as handle table pages are)."""
+        self.cursor = _round(self.cursor, PAGE)
+        start = self.cursor
+        self.space.ensure(start, PAGE, KERNEL_DATA)
+        self.cursor += PAGE
+        return start
 
     def alloc_bytes(self, data: bytes, tag: bytes) -> int:
         va = self.alloc(len(data), tag)
@@ -62,11 +79,13 @@ class KernelPool:
         header.set_if("PoolType", 2)  # NonPagedPoolNx-ish: nonzero means "in use"
         self.space.write(va, bytes(header.data))
 
-    def _write_object_header(self, body: int) -> None:
-        header_va = body - self.layout.offset("_OBJECT_HEADER", "Body")
+    def _write_object_header(self, body: int, type_index: int, info_mask: int) -> None:
+        header_va = self.header_of(body)
         header = StructBuffer(self.layout, "_OBJECT_HEADER")
         header.set("PointerCount", 1)
         header.set_if("HandleCount", 1)
+        header.set_if("TypeIndex", type_index)
+        header.set_if("InfoMask", info_mask)
         raw = bytes(header.data[: self.layout.offset("_OBJECT_HEADER", "Body")])
         self.space.write(header_va, raw)
 

@@ -63,6 +63,8 @@ class ThreadSpec:
     encoding: str = "4c8bd1b8"
     created: dt.datetime | None = None
     start: str | None = None
+    args: tuple[tuple[str, object], ...] = ()
+    impersonating: str | None = None
     where: str = ""
 
 
@@ -314,7 +316,7 @@ class _Reader:
         if not isinstance(table, dict):
             raise self.fail(where, "expected a table ([[process.thread]])")
         allowed = {"tid", "count", "stack", "stack32", "state", "wait_reason", "syscall", "encoding", "created",
-                   "start"}
+                   "start", "args", "impersonating"}
         self.keys(table, allowed, where)
         tid = self.get(table, "tid", int, where, required=True)
         if tid % 4 or tid <= 0:
@@ -335,6 +337,8 @@ class _Reader:
             encoding=self.get(table, "encoding", str, where, "4c8bd1b8"),
             created=self.when(table, "created", where, None),
             start=self.get(table, "start", str, where),
+            args=tuple(self.get(table, "args", dict, where, {}).items()),
+            impersonating=self.get(table, "impersonating", str, where),
             where=where,
         )
 

@@ -62,6 +62,7 @@ class Composition:
     syscall_number: int | None
     start_address: int | None             # the routine the thread was started at (Win32StartAddress)
     labels: list[str] = field(default_factory=list)
+    allocations: dict[int, tuple[int, int]] = field(default_factory=dict)  # frame -> [body rsp, top of locals)
 
 
 class StackComposer:
@@ -77,7 +78,8 @@ class StackComposer:
         specs = [FrameSpec.parse(n) for n in names]
         frames = self._resolve(specs, syscall, encoding, in_syscall)
         comp = self._layout(frames, stack_base)
-        comp.syscall_number = self._syscall_number(frames[0], syscall) if in_syscall else None
+        comp.syscall_number = (syscall if syscall is not None else self._syscall_number(frames[0], syscall)) \
+            if in_syscall else None
         comp.start_address = self._start_address(frames)
         comp.labels = list(names)
         self._verify(frames, comp)
@@ -139,6 +141,8 @@ class StackComposer:
             near = ", ".join(sorted(f for f in image.entry.functions if not image.entry.functions[f].data)[:40])
             raise FrameError(f"{image.entry.name} has no function {spec.function} (it has: {near})")
         entry = image.address_of(spec.function)
+        if spec.at_ret:
+            return Frame(spec, self.space.last_ret(image, spec.function), entry, image)
         if spec.offset is not None:
             return Frame(spec, entry + spec.offset, entry, image)
         return Frame(spec, self._pick_call(image, spec.function, callee), entry, image)
@@ -174,13 +178,20 @@ class StackComposer:
         slot -= 8  # the entry RSP of the outermost frame: 16n+8, as after a call
         stack[slot] = bytes(8)  # the outermost frame returns to nothing: the walk ends here
         returns = [f.address for f in frames]
+        allocations: dict[int, tuple[int, int]] = {}
         for index in range(len(frames) - 1, 0, -1):
-            body = self._enter(frames[index], slot, regs, stack, prolog_offset=None)
+            body, top = self._enter(frames[index], slot, regs, stack, prolog_offset=None)
+            allocations[index] = (body, top)
             slot = body - 8
             stack[slot] = struct.pack("<Q", frames[index].address)
         zero = frames[0]
-        rsp = slot if zero.leaf else self._enter(zero, slot, regs, stack, prolog_offset=self._prolog_offset(zero))
-        return Composition(zero.address, rsp, dict(regs), stack, returns, None, None)
+        if zero.leaf:
+            rsp = slot
+            allocations[0] = (slot, slot)
+        else:
+            rsp, top = self._enter(zero, slot, regs, stack, prolog_offset=self._prolog_offset(zero))
+            allocations[0] = (rsp, top)
+        return Composition(zero.address, rsp, dict(regs), stack, returns, None, None, allocations=allocations)
 
     def _prolog_offset(self, frame: Frame) -> int | None:
         if frame.image is None:
@@ -189,23 +200,31 @@ class StackComposer:
         return None if runtime is None else frame.address - frame.image.base - runtime.begin
 
     def _enter(self, frame: Frame, entry_rsp: int, regs: dict[str, int], stack: dict[int, bytes],
-               prolog_offset: int | None) -> int:
-        """Run ``frame``'s prolog on paper from ``entry_rsp``: save registers, allocate; returns body RSP."""
+               prolog_offset: int | None) -> tuple[int, int]:
+        """Run ``frame``'s prolog on paper from ``entry_rsp``: save registers, allocate.
+
+        Returns the body's RSP and the top of its allocation (locals, home space, outgoing arguments).
+        """
         if frame.image is None:
-            return entry_rsp - (0 if frame.leaf else UNBACKED_FRAME)
+            size = 0 if frame.leaf else UNBACKED_FRAME
+            for address in range(entry_rsp - size, entry_rsp, 8):
+                stack.setdefault(address, bytes(8))
+            return entry_rsp - size, entry_rsp
         runtime = frame.image.pe.function_at(frame.address - frame.image.base)
         if runtime is None:
-            return entry_rsp  # a leaf without unwind data: nothing below its return address
+            return entry_rsp, entry_rsp  # a leaf without unwind data: nothing below its return address
         try:
             chain = _prolog_codes(frame.image, runtime.unwind, prolog_offset)
         except UnwindError as exc:
             raise ComposeError(f"'{frame.spec.text}': {exc}") from exc
         cur = entry_rsp
+        top = entry_rsp
         saves: list[tuple[str, int, UnwindInfo]] = []
         fp: tuple[str, int] | None = None
         for info, code in chain:
             if code.op == UWOP_PUSH_NONVOL:
                 cur -= 8
+                top = cur
                 stack[cur] = struct.pack("<Q", regs[REG_NAMES[code.info]])
             elif code.op in (UWOP_ALLOC_LARGE, UWOP_ALLOC_SMALL):
                 cur -= code.operand
@@ -218,11 +237,12 @@ class StackComposer:
         for name, offset, info in saves:
             base = fp[1] - 16 * info.frame_offset if fp else cur
             stack[base + offset] = struct.pack("<Q", regs[name])
+            top = min(top, base + offset)
         if fp:
             regs[fp[0]] = fp[1]
         for address in range(cur, entry_rsp, 8):
             stack.setdefault(address, bytes(8))
-        return cur
+        return cur, top
 
     # ---- results and the self-check -------------------------------------------------
 

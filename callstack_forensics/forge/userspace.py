@@ -12,19 +12,25 @@ from __future__ import annotations
 import datetime as dt
 import struct
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .addresses import VaAllocator
 from .codespace import CodeRegion, CodeSpace
 from .modules import Catalog, MappedImage, ModuleError, bind_imports, bind_loader_pointers, map_image
 from .plan import LoadedModule, PageWrite, ProcessPlan, ThreadPlan, UserContext, VadPlan, Wow64Context
 from .scenario import ProcessSpec, RegionSpec, Scenario, ScenarioError, ThreadSpec
-from .stacks import ComposeError, StackComposer
+from .stacks import ComposeError, Composition, StackComposer
+from .syscall_args import ArgumentBuilder, ArgumentError
 from .stacks32 import StackComposer32
 from .vad import MM_PROTECTION, nt_file_name
+
+if TYPE_CHECKING:
+    from .machine import Machine
 
 PAGE = 0x1000
 STACK_RESERVE = 0x100000
 HEAP_RESERVE = 0x100000
+DATA_RESERVE = 0x10000
 CPU_AREA_SPACE = 0x300   # WOW64_CPURESERVED (flags, machine, 32-bit CONTEXT) at the 64-bit stack's top
 DEFAULT_MODULES = ("ntdll.dll", "kernel32.dll", "kernelbase.dll")
 WOW64_NATIVE = ("ntdll.dll", "wow64.dll", "wow64win.dll", "wow64cpu.dll")
@@ -51,15 +57,19 @@ class ProcessLayout:
     regions: dict[str, CodeRegion] = field(default_factory=dict)
     region_specs: dict[str, RegionSpec] = field(default_factory=dict)
     region_arch: dict[str, str] = field(default_factory=dict)
+    data_region: tuple[int, bytearray] | None = None   # where system-call argument structures live
+    next_handle: int = 0x1A4
 
 
 class UserSpaceBuilder:
     """Builds the plan of one user process."""
 
-    def __init__(self, scenario: Scenario, catalog: Catalog, specs_by_pid: dict[int, ProcessSpec]) -> None:
+    def __init__(self, scenario: Scenario, catalog: Catalog, specs_by_pid: dict[int, ProcessSpec],
+                 machine: "Machine") -> None:
         self.scenario = scenario
         self.catalog = catalog
         self.specs_by_pid = specs_by_pid
+        self.machine = machine
 
     def fail(self, spec: ProcessSpec, message: str) -> ScenarioError:
         return ScenarioError(f"{self.scenario.path.name}: {spec.where}: {message}")
@@ -89,6 +99,7 @@ class UserSpaceBuilder:
         except (ModuleError, ComposeError, ValueError) as exc:
             raise self.fail(spec, str(exc)) from exc
         self._finish_regions(layout)
+        self._finish_data(layout)
         plan.environment = self._environment(spec, user)
         return plan
 
@@ -282,14 +293,18 @@ class UserSpaceBuilder:
         compose_top = top - CPU_AREA_SPACE if wow else top
         frames = list(spec.stack) or self._wow64_native_frames(layout, spec)
         comp = composer.compose(frames, compose_top, syscall=ssn, encoding=spec.encoding, in_syscall=in_syscall)
+        if spec.args:
+            self._arguments(layout, spec, frames, comp)
         limit = self._stack_pages(plan, stack, top, comp.stack, tid)
         thread = ThreadPlan(tid=tid, create_time=filetime(when), state=spec.state, wait_reason=spec.wait_reason,
                             user_wait=True,
                             syscall_number=comp.syscall_number if in_syscall else None,
                             teb=teb, stack_base=top, stack_limit=limit,
                             context=UserContext(comp.rip, comp.rsp, comp.registers.get("rbp", 0),
-                                                {k: v for k, v in comp.registers.items() if k in ("rbx", "rsi", "rdi")}),
-                            frames=frames, return_addresses=comp.return_addresses)
+                                                {k: v for k, v in comp.registers.items()
+                                                 if k in ("rbx", "rsi", "rdi", "rcx", "rdx", "r8", "r9", "r10")}),
+                            frames=frames, return_addresses=comp.return_addresses,
+                            impersonation_sid=spec.impersonating)
         ntdll = layout.images.get("ntdll.dll")
         thread.start_address = ntdll.address_of("RtlUserThreadStart") if ntdll else (comp.start_address or 0)
         thread.win32_start_address = comp.start_address or 0
@@ -299,6 +314,57 @@ class UserSpaceBuilder:
         if spec.start:
             thread.win32_start_address = self._resolve_start(space, spec.start, layout)
         return thread
+
+    # ---- system-call arguments ----------------------------------------------------------
+
+    def _arguments(self, layout: ProcessLayout, spec: ThreadSpec, frames: list[str], comp: Composition) -> None:
+        """Put the blocked call's arguments where the calling convention left them (see syscall_args)."""
+        name = spec.syscall if isinstance(spec.syscall, str) else frames[0].split("!")[-1].split("+")[0]
+        if comp.syscall_number is None:
+            raise ValueError(f"{spec.where}: `args` describe a system call, but the thread is not in one")
+
+        def next_handle() -> int:
+            layout.next_handle += 4
+            return layout.next_handle
+
+        try:
+            args = ArgumentBuilder(self.machine, lambda size: self._data_alloc(layout, size), next_handle).build(
+                name, dict(spec.args))
+        except ArgumentError as exc:
+            raise ValueError(f"{spec.where}.args: {exc}") from exc
+        body, top = comp.allocations.get(1, (comp.rsp, comp.rsp))
+        for index, value in enumerate(args.stack):
+            address = comp.rsp + 0x28 + 8 * index
+            if not body <= address < top:
+                raise ValueError(f"{spec.where}: frame 1 '{frames[1]}' has no room for argument {index + 5} of "
+                                 f"{name} at {address:#x} (its locals end at {top:#x})")
+            comp.stack[address] = struct.pack("<Q", value & 0xFFFFFFFFFFFFFFFF)
+        for register, value in args.registers.items():
+            comp.registers[register] = value & 0xFFFFFFFFFFFFFFFF
+        assert layout.data_region is not None
+        base, data = layout.data_region
+        for address, blob in args.writes:
+            data[address - base : address - base + len(blob)] = blob
+        layout.plan.handle_entries.extend(args.handles)
+
+    def _data_alloc(self, layout: ProcessLayout, size: int) -> int:
+        if layout.data_region is None:
+            layout.data_region = (layout.va.alloc(DATA_RESERVE, "system-call data"), bytearray())
+        base, data = layout.data_region
+        offset = (len(data) + 15) & ~15
+        if offset + size > DATA_RESERVE:
+            raise ValueError("the system-call argument data does not fit in its region")
+        data.extend(bytes(offset + size - len(data)))
+        return base + offset
+
+    def _finish_data(self, layout: ProcessLayout) -> None:
+        if layout.data_region is None:
+            return
+        base, data = layout.data_region
+        size = (len(data) + PAGE - 1) & ~(PAGE - 1)
+        layout.plan.writes.append(PageWrite(base, bytes(data) + bytes(size - len(data)), writable=True, dirty=True))
+        layout.plan.vads.append(VadPlan(base, base + DATA_RESERVE - 1, MM_PROTECTION["RW-"], True, "private",
+                                        commit_pages=size // PAGE, label="heap (system-call data)"))
 
     def _wow64_native_frames(self, layout: ProcessLayout, spec: ThreadSpec) -> list[str]:
         """The 64-bit half of a WOW64 thread in a system call: ntdll stub <- wow64 thunk <- CPU loop."""

@@ -10,10 +10,14 @@ tree is written in the shape each build uses: ``LeftChild``/``RightChild`` and
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .layout import LayoutError, StructBuffer
 from .machine import Machine, set_unicode, utf16z
 from .plan import VadPlan
+
+if TYPE_CHECKING:
+    from .obmanager import ObjectManager
 
 VAD_TYPE_NONE, VAD_TYPE_IMAGE = 0, 2
 FILE_OBJECT_TYPE = 5
@@ -36,7 +40,7 @@ class FileObjects:
     """One FILE_OBJECT/CONTROL_AREA/SUBSECTION per (file, image?) pair, shared by every mapping process."""
 
     m: Machine
-    device: int = 0
+    objects: "ObjectManager | None" = None
     _cache: dict[tuple[str, bool], MappedFile] = field(default_factory=dict)
 
     def mapping(self, path: str, image: bool) -> MappedFile:
@@ -50,15 +54,17 @@ class FileObjects:
 
     def _create(self, path: str, image: bool) -> MappedFile:
         m = self.m
-        fo = m.struct("_FILE_OBJECT")
-        fo_va = m.pool.alloc(len(fo), b"File", object_header=True)
-        fo.set("Type", FILE_OBJECT_TYPE)
-        fo.set_if("Size", len(fo))
-        fo.set_if("ReadAccess", 1)
-        fo.set_if("SharedRead", 1)
-        if self.device:
-            fo.set_if("DeviceObject", self.device)
-        set_unicode(fo, "FileName", path, m.pool.alloc_bytes(utf16z(path), b"FSfn"))
+        if self.objects is not None:
+            fo_va = self.objects.file(path)
+        else:
+            fo = m.struct("_FILE_OBJECT")
+            fo_va = m.pool.alloc(len(fo), b"File", object_header=True)
+            fo.set("Type", FILE_OBJECT_TYPE)
+            fo.set_if("Size", len(fo))
+            fo.set_if("ReadAccess", 1)
+            fo.set_if("SharedRead", 1)
+            set_unicode(fo, "FileName", path, m.pool.alloc_bytes(utf16z(path), b"FSfn"))
+            m.kput(fo_va, fo)
         ca = m.struct("_CONTROL_AREA")
         sub = m.struct("_SUBSECTION")
         ca_va = m.pool.alloc(len(ca) + len(sub), b"MmCi" if image else b"MmCa")
@@ -69,7 +75,6 @@ class FileObjects:
             ca.set_if(name, 1)
         sub.set("ControlArea", ca_va)
         sub.set_if("PtesInSubsection", 1)
-        m.kput(fo_va, fo)
         m.kput(ca_va, ca)
         m.kput(sub_va, sub)
         return MappedFile(fo_va, ca_va, sub_va)
