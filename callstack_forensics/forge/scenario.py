@@ -129,6 +129,7 @@ class _Reader:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.templates: dict[str, dict] = {}
 
     def fail(self, where: str, message: str) -> ScenarioError:
         return ScenarioError(f"{self.path.name}: {where}: {message}")
@@ -183,7 +184,12 @@ class _Reader:
     # ---- sections ----------------------------------------------------------------------
 
     def scenario(self, raw: dict) -> Scenario:
-        self.keys(raw, {"title", "description", "expect", "system", "process"}, "top level")
+        self.keys(raw, {"title", "description", "expect", "system", "process", "templates"}, "top level")
+        self.templates = self.get(raw, "templates", dict, "top level", {})
+        for name, template in self.templates.items():
+            if not isinstance(template, dict):
+                raise self.fail(f"[templates.{name}]", "expected a table of thread keys")
+            self.keys(template, self.THREAD_KEYS - {"tid", "count", "like"}, f"[templates.{name}]")
         expect = self.strings(raw, "expect", "top level")
         if expect is None:
             raise self.fail("top level", "missing required key 'expect' (the rules that must fire; [] for none)")
@@ -237,7 +243,7 @@ class _Reader:
                                  for i, m in enumerate(self.get(table, "module", list, where, []))),
             regions=tuple(self.region(r, f"{where}.region[{i}]")
                           for i, r in enumerate(self.get(table, "region", list, where, []))),
-            threads=tuple(self.thread(t, f"{where}.thread[{i}]")
+            threads=tuple(self.thread(t, f"{where}.thread[{i}]", (table.get("image") or name).lower())
                           for i, t in enumerate(self.get(table, "thread", list, where, []))),
             system_threads=self.get(table, "system_threads", int, where, 0),
             thread_init=self.get(table, "thread_init", str, where, "kernel32.dll"),
@@ -312,12 +318,21 @@ class _Reader:
                 raise self.fail(where, f"cannot read {source}: {exc.strerror}") from exc
         raise self.fail(where, f"unknown content kind '{kind}' (hex, text, file)")
 
-    def thread(self, table: Any, where: str) -> ThreadSpec:
+    THREAD_KEYS = {"tid", "count", "stack", "stack32", "state", "wait_reason", "syscall", "encoding", "created",
+                   "start", "args", "impersonating", "like"}
+
+    def thread(self, table: Any, where: str, exe: str = "") -> ThreadSpec:
         if not isinstance(table, dict):
             raise self.fail(where, "expected a table ([[process.thread]])")
-        allowed = {"tid", "count", "stack", "stack32", "state", "wait_reason", "syscall", "encoding", "created",
-                   "start", "args", "impersonating"}
-        self.keys(table, allowed, where)
+        self.keys(table, self.THREAD_KEYS, where)
+        if "like" in table:
+            name = self.get(table, "like", str, where)
+            if name not in self.templates:
+                close = difflib.get_close_matches(name, sorted(self.templates), n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                raise self.fail(f"{where}.like", f"no template '{name}' in [templates]{hint}")
+            table = {**self.templates[name], **{k: v for k, v in table.items() if k != "like"}}
+        table = {k: _expand(v, exe) for k, v in table.items()}
         tid = self.get(table, "tid", int, where, required=True)
         if tid % 4 or tid <= 0:
             raise self.fail(f"{where}.tid", f"{tid} is not a Windows thread id (a positive multiple of 4)")
@@ -363,3 +378,16 @@ class _Reader:
                     tids[tid] = thread.where
                 if not spec.kernel and not thread.stack and not thread.stack32:
                     raise self.fail(thread.where, "a user thread needs `stack` (its frames, innermost first)")
+        clash = sorted(set(pids) & set(tids))
+        if clash:
+            raise self.fail(tids[clash[0]], f"tid {clash[0]} is also a process id (Windows numbers processes and "
+                            "threads from one table)")
+
+
+def _expand(value: Any, exe: str) -> Any:
+    """``{exe}`` in a frame name stands for the process's own executable (templates shared by processes)."""
+    if isinstance(value, str):
+        return value.replace("{exe}", exe)
+    if isinstance(value, list):
+        return [_expand(v, exe) for v in value]
+    return value
