@@ -27,27 +27,34 @@ Run ``python -m tests.wine.capture [--force] [program ...]``.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
 import re
 import select
-import shutil
 import signal
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO
 
 from . import build
-
-CAPTURES = build.BUILD / "captures"
-PREFIX = build.BUILD / "prefix"
-LOCK = build.BUILD / "capture.lock"
+from .wineprefix import (
+    CAPTURES,
+    PREFIX,
+    WineError,
+    ensure_prefix,
+    run,
+    session_lock,
+    stop_wineserver,
+    tame_prefix,
+    wine_env,
+    wine_missing,
+    wine_version,
+    windows_path,
+)
 
 READY_TIMEOUT = 60.0
 DEBUGGER_TIMEOUT = 60.0
@@ -55,7 +62,7 @@ DUMPER_TIMEOUT = 180.0
 PROMPT = b"Wine-dbg>"
 
 
-class CaptureError(Exception):
+class CaptureError(WineError):
     """A capture step failed; the message says which program and which step."""
 
 
@@ -90,72 +97,6 @@ class CaptureResult:
     @property
     def pid(self) -> int:
         return int(self.ready["pid"])
-
-
-def wine_missing() -> str | None:
-    """Why the Wine tests cannot run here (no wine, winedbg or mingw), or None."""
-    for tool in ("wine", "winedbg", "wineserver", "wineboot"):
-        if shutil.which(tool) is None:
-            return f"`{tool}` not found (Debian: apt-get install wine wine64, or `make system-deps` as root)"
-    return build.toolchain_missing()
-
-
-# ---- the Wine environment -------------------------------------------------------
-
-
-def wine_env() -> dict[str, str]:
-    """Environment for every Wine process: this project's prefix, quiet, headless."""
-    env = dict(os.environ)
-    env.update(WINEPREFIX=str(PREFIX), WINEDEBUG="-all", WINEARCH="win64", WINEDLLOVERRIDES="mscoree,mshtml=")
-    env.pop("DISPLAY", None)
-    env.pop("WAYLAND_DISPLAY", None)
-    return env
-
-
-def ensure_prefix(env: dict[str, str]) -> float:
-    """Create the prefix once (wineboot -i); returns the seconds it took (0 when it existed)."""
-    if (PREFIX / "system.reg").exists():
-        return 0.0
-    started = time.monotonic()
-    PREFIX.parent.mkdir(parents=True, exist_ok=True)
-    _run(["wineboot", "-i"], env, 300.0, "creating the Wine prefix (wineboot -i)")
-    _run(["wineserver", "-w"], env, 120.0, "waiting for wineboot to settle (wineserver -w)")
-    return time.monotonic() - started
-
-
-def stop_wineserver(env: dict[str, str]) -> None:
-    """End this prefix's wineserver and every process it still runs (ours only: our prefix)."""
-    try:
-        subprocess.run(["wineserver", "-k"], env=env, timeout=30, capture_output=True, check=False)
-    except subprocess.TimeoutExpired:
-        pass
-
-
-def _run(cmd: list[str], env: dict[str, str], timeout: float, step: str) -> subprocess.CompletedProcess:
-    try:
-        proc = subprocess.run(cmd, env=env, timeout=timeout, capture_output=True, text=True, check=False)
-    except subprocess.TimeoutExpired as exc:
-        raise CaptureError(f"{step}: timed out after {timeout:.0f}s") from exc
-    if proc.returncode != 0:
-        raise CaptureError(f"{step}: exit status {proc.returncode}\n{proc.stdout}\n{proc.stderr[-2000:]}")
-    return proc
-
-
-def windows_path(path: Path) -> str:
-    """Wine maps the host's / to drive Z:."""
-    return "Z:" + str(path.resolve()).replace("/", "\\")
-
-
-@contextmanager
-def session_lock() -> Iterator[None]:
-    """One capture session at a time per working tree: they share the prefix and its wineserver."""
-    LOCK.parent.mkdir(parents=True, exist_ok=True)
-    with open(LOCK, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 # ---- processes with timeouts -------------------------------------------------------
@@ -197,7 +138,12 @@ class Winedbg:
     def __init__(self, env: dict[str, str], transcript: IO[str]) -> None:
         self.transcript = transcript
         self.proc = subprocess.Popen(
-            ["winedbg"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env
+            ["winedbg"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=build.BIN,
         )
         self._pending = b""
         self.read_until_prompt(DEBUGGER_TIMEOUT, "starting winedbg")
@@ -299,7 +245,7 @@ def _start_program(exe: Path, env: dict[str, str], stderr: IO[bytes]) -> tuple[s
 def _write_dump(dumper: Path, pid: int, out: Path, env: dict[str, str], *mode: str) -> None:
     out.unlink(missing_ok=True)
     cmd = ["wine", str(dumper), str(pid), windows_path(out), *mode]
-    _run(cmd, env, DUMPER_TIMEOUT, f"writing {out.name} (dumper.exe {' '.join(mode)})")
+    run(cmd, env, DUMPER_TIMEOUT, f"writing {out.name} (dumper.exe {' '.join(mode)})")
     if not out.exists() or out.stat().st_size < 32:
         raise CaptureError(f"writing the dump: {out} is missing or empty")
 
@@ -338,7 +284,7 @@ def capture_program(target: build.Target, dumper: Path, env: dict[str, str], key
             clock = time.monotonic()
             frames, breakin = _backtraces(dbg, pid, ready)
             timings["backtraces"] = time.monotonic() - clock
-        except CaptureError as exc:
+        except WineError as exc:
             raise CaptureError(f"{target.name}: {exc} (transcript: {out / 'winedbg.log'})") from exc
         finally:
             if dbg is not None:
@@ -350,15 +296,6 @@ def capture_program(target: build.Target, dumper: Path, env: dict[str, str], key
 
 
 # ---- the cache -------------------------------------------------------------------------
-
-
-def wine_version(env: dict[str, str]) -> str:
-    """``wine-8.0 (Debian 8.0~repack-4)``: part of the cache key, so a Wine upgrade recaptures."""
-    try:
-        proc = subprocess.run(["wine", "--version"], env=env, capture_output=True, text=True, timeout=60)
-    except subprocess.TimeoutExpired as exc:
-        raise CaptureError("asking `wine --version`: timed out") from exc
-    return proc.stdout.strip()
 
 
 def _capture_key(target: build.Target, wine: str) -> str:
@@ -416,6 +353,8 @@ def capture_all(force: bool = False, names: list[str] | None = None) -> dict[str
     targets = [t for t in build.PROGRAMS if names is None or t.name in names]
     env = wine_env()
     with session_lock():
+        if PREFIX.exists():
+            tame_prefix()  # before anything else walks the tree (see wineprefix)
         build.build_all()
         results, todo = _cached(targets, wine_version(env), force)
         if todo:
@@ -433,7 +372,7 @@ def main(argv: list[str]) -> int:
     names = [a for a in argv if not a.startswith("-")] or None
     try:
         results = capture_all(force=force, names=names)
-    except (CaptureError, build.BuildError) as exc:
+    except (WineError, build.BuildError) as exc:
         print(f"capture failed: {exc}", file=sys.stderr)
         return 1
     for name, result in results.items():

@@ -13,7 +13,8 @@ import os
 import pytest
 
 from .build import BuildError
-from .capture import CaptureError, CaptureResult, capture_all, wine_missing
+from .capture import CaptureResult, capture_all
+from .wineprefix import WineError, wine_missing
 
 _SKIPPED: list[str] = []
 
@@ -37,7 +38,7 @@ def captures() -> dict[str, CaptureResult]:
         pytest.skip(_banner(missing))
     try:
         return capture_all()
-    except (BuildError, CaptureError) as exc:
+    except (BuildError, WineError) as exc:
         pytest.fail(f"Wine capture failed: {exc}", pytrace=False)
 
 

@@ -21,8 +21,10 @@ from typing import Any, Callable, TextIO
 
 from callstack_forensics.minidump import MinidumpMemory
 
-from .capture import CaptureError, CaptureResult, capture_all
+from .build import BuildError
+from .capture import CaptureResult, capture_all
 from .truth import PROGRAM, WINEDBG, ThreadTruth, capture_truth
+from .wineprefix import WineError
 
 Walker = Callable[[Any], list]
 
@@ -164,7 +166,7 @@ def main(argv: list[str]) -> int:
         return 2
     try:
         captures = capture_all(force="--force" in argv)
-    except CaptureError as exc:
+    except (BuildError, WineError) as exc:
         print(f"oracle: {exc}", file=sys.stderr)
         return 2
     comparisons: list[ThreadComparison] = []
