@@ -255,6 +255,29 @@ def _load_pdata(image: PeImage, rva: int, size: int) -> None:
     image._rf_begins = [f.begin for f in entries]
 
 
+def section_protection(characteristics: int) -> str:
+    """Elastic's protection spelling for a section's page protection (R/W/X flags)."""
+    read = "R" if characteristics & 0x40000000 else "-"
+    write = "W" if characteristics & 0x80000000 else "-"
+    execute = "X" if characteristics & IMAGE_SCN_MEM_EXECUTE else "-"
+    return read + write + execute
+
+
+def header_layout(header: bytes) -> tuple[int, list[Section]]:
+    """(SizeOfHeaders, sections) from the first page of a mapped image; ImageError if not a PE.
+
+    A VAD records one protection for a whole image mapping (EXECUTE_WRITECOPY); the pages
+    themselves carry their section's protection, which is what a frame should report.
+    """
+    if header[:2] != b"MZ":
+        raise ImageError("no MZ signature")
+    try:
+        pe = pefile.PE(data=header, fast_load=True)
+    except Exception as exc:  # hostile headers raise more than PEFormatError
+        raise ImageError(f"bad PE header: {exc}") from exc
+    return int(pe.OPTIONAL_HEADER.SizeOfHeaders), _sections(pe)
+
+
 def file_reader(path: Path) -> tuple[RvaReader, int]:
     """A reader over a PE file on disk, mapped by sections (for tests and the forge)."""
     pe = pefile.PE(str(path), fast_load=True)

@@ -1,0 +1,355 @@
+"""The stack engine's memory interface, implemented with Volatility 3.
+
+This is the only place that knows Volatility's objects: an ``_EPROCESS`` becomes a
+:class:`ProcessMemory` (process layer reads, VADs as regions, loader-list modules
+cross-checked against image VADs) and each ``_ETHREAD`` a :class:`ThreadInfo`
+whose user context comes from ``_KTHREAD.TrapFrame`` -> ``_KTRAP_FRAME`` through
+the symbol table, checked against the TEB's stack bounds. Whatever cannot be read
+becomes a note on the thread, never an exception out of the plugin.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+from dataclasses import replace
+from functools import cached_property
+from typing import Any, Iterator
+
+from volatility3.framework import constants, exceptions, interfaces, renderers
+from volatility3.framework.objects import utility
+from volatility3.plugins.windows import pslist, threads, vadinfo
+
+from callstack_forensics.pe import ImageError, header_layout, section_protection
+from callstack_forensics.memory import (
+    MemoryMissing,
+    Module,
+    ProcessInfo,
+    ProcessMemory,
+    Region,
+    RegionKind,
+    ThreadInfo,
+    Wow64Context,
+    merge_sorted,
+)
+
+vollog = logging.getLogger(__name__)
+
+USER_LIMIT = 0x7FFFFFFFFFFF
+VAD_TYPE_IMAGE = 2
+# x86 CONTEXT is an ABI layout (winnt.h), not a kernel-build one: these offsets never change.
+CONTEXT32_EBP, CONTEXT32_EIP, CONTEXT32_ESP = 0xB4, 0xB8, 0xC4
+WOW64_CPURESERVED_CONTEXT = 4  # USHORT Flags; USHORT Machine; then the CONTEXT
+WOW64_TLS_CPURESERVED = 1
+READ_ERRORS = (exceptions.InvalidAddressException, exceptions.PagedInvalidAddressException)
+
+
+def elastic_protection(names: str) -> str:
+    """Volatility's ``PAGE_EXECUTE_READWRITE|...`` as Elastic's ``RWX`` spelling."""
+    base = names.split("|")
+    flags = {n for n in base if n}
+    if not flags or flags == {"PAGE_NOACCESS"}:
+        return "---"
+    read = any(n in flags for n in ("PAGE_READONLY", "PAGE_READWRITE", "PAGE_WRITECOPY", "PAGE_EXECUTE_READ", "PAGE_EXECUTE_READWRITE", "PAGE_EXECUTE_WRITECOPY"))
+    write = any(n in flags for n in ("PAGE_READWRITE", "PAGE_WRITECOPY", "PAGE_EXECUTE_READWRITE", "PAGE_EXECUTE_WRITECOPY"))
+    execute = any(n.startswith("PAGE_EXECUTE") for n in flags)
+    out = ("R" if read else "-") + ("W" if write else "-") + ("X" if execute else "-")
+    if "PAGE_GUARD" in flags:
+        out += "|GUARD"
+    return out
+
+
+def _str(value: Any) -> str | None:
+    if isinstance(value, interfaces.renderers.BaseAbsentValue) or value is None:
+        return None
+    return str(value)
+
+
+class VolatilityProcess(ProcessMemory):
+    """One ``_EPROCESS`` seen through its process layer."""
+
+    def __init__(self, context: interfaces.context.ContextInterface, kernel_module_name: str, proc: Any) -> None:
+        self._context = context
+        self._kernel = context.modules[kernel_module_name]
+        self._kernel_module_name = kernel_module_name
+        self._proc = proc
+        self.notes: list[str] = []
+        self._layer_name = proc.add_process_layer()
+        self._layer = context.layers[self._layer_name]
+        self.process = self._process_info()
+
+    # ---- identity --------------------------------------------------------
+
+    def _process_info(self) -> ProcessInfo:
+        proc = self._proc
+        name = utility.array_to_string(proc.ImageFileName)
+        path = cmdline = None
+        try:
+            params = proc.get_peb().ProcessParameters
+            path = _str(params.ImagePathName.get_string())
+            cmdline = _str(params.CommandLine.get_string())
+        except READ_ERRORS:
+            self.notes.append("PEB or process parameters not readable")
+        try:
+            wow64 = bool(proc.get_is_wow64())
+        except (AttributeError, *READ_ERRORS):
+            wow64 = False
+        return ProcessInfo(
+            pid=int(proc.UniqueProcessId),
+            name=name,
+            path=path,
+            command_line=cmdline,
+            ppid=int(proc.InheritedFromUniqueProcessId),
+            is_wow64=wow64,
+        )
+
+    @property
+    def eprocess(self) -> Any:
+        return self._proc
+
+    # ---- memory ------------------------------------------------------------
+
+    def read(self, address: int, size: int) -> bytes:
+        try:
+            return self._layer.read(address, size, pad=False)
+        except READ_ERRORS as exc:
+            raise MemoryMissing(getattr(exc, "invalid_address", address)) from exc
+
+    @cached_property
+    def _vads(self) -> list[Any]:
+        out = []
+        try:
+            for vad in self._proc.get_vad_root().traverse():
+                out.append(vad)
+        except READ_ERRORS as exc:
+            self.notes.append(f"VAD tree partly unreadable ({exc})")
+        return out
+
+    @cached_property
+    def _regions(self) -> list[Region]:
+        protect_values = vadinfo.VadInfo.protect_values(self._context, self._kernel.layer_name, self._kernel.symbol_table_name)
+        regions = []
+        for vad in self._vads:
+            try:
+                regions.append(self._region(vad, protect_values))
+            except (*READ_ERRORS, AttributeError, ValueError) as exc:
+                self.notes.append(f"VAD at {vad.vol.offset:#x} unreadable ({exc})")
+        regions = [part for region in regions for part in self._split_image(region)]
+        merged = merge_sorted(regions)
+        if len(merged) != len(regions):
+            self.notes.append(f"{len(regions) - len(merged)} overlapping or empty VADs ignored")
+        return merged
+
+    def _region(self, vad: Any, protect_values: Any) -> Region:
+        start, end = int(vad.get_start()), int(vad.get_end()) + 1
+        protection = elastic_protection(vad.get_protection(protect_values, vadinfo.winnt_protections))
+        private = bool(vad.get_private_memory())
+        path = _str(vad.get_file_name())
+        if private:
+            kind = RegionKind.PRIVATE
+        elif _vad_type(vad) == VAD_TYPE_IMAGE:
+            kind = RegionKind.IMAGE
+        else:
+            kind = RegionKind.MAPPED
+        private_exec = None
+        if kind == RegionKind.IMAGE:
+            # Copy-on-write pages an image VAD has made private (patched or stomped code) are
+            # charged to it; a clean image has none.
+            private_exec = int(vad.get_commit_charge()) * 0x1000
+        return Region(start, end, protection, kind, path, start, private_exec)
+
+    def _split_image(self, region: Region) -> list[Region]:
+        """An image VAD as its sections, each with the section's page protection."""
+        if region.kind != RegionKind.IMAGE:
+            return [region]
+        try:
+            size_of_headers, sections = header_layout(self._layer.read(region.start, 0x1000, pad=False))
+        except (*READ_ERRORS, ImageError):
+            return [region]
+        parts = [replace(region, end=min(region.end, region.start + max(size_of_headers, 0x1000)), protection="R--")]
+        for section in sorted(sections, key=lambda s: s.rva):
+            start = region.start + (section.rva & ~0xFFF)
+            end = min(region.end, (region.start + section.rva + section.size + 0xFFF) & ~0xFFF)
+            if start < end:
+                parts.append(replace(region, start=start, end=end, protection=section_protection(section.characteristics)))
+        return parts
+
+    def regions(self) -> list[Region]:
+        return self._regions
+
+    # ---- modules --------------------------------------------------------------
+
+    @cached_property
+    def _modules(self) -> list[Module]:
+        listed: dict[int, Module] = {}
+        try:
+            for entry in self._proc.load_order_modules():
+                module = self._ldr_module(entry)
+                if module is not None and module.base not in listed:
+                    listed[module.base] = module
+                if len(listed) > 4096:
+                    self.notes.append("loader list longer than 4096 entries: cut")
+                    break
+        except READ_ERRORS as exc:
+            self.notes.append(f"loader list unreadable ({exc})")
+        for region in self.regions():
+            if region.kind == RegionKind.IMAGE and region.start not in listed:
+                if self._has_mz(region.start):
+                    listed[region.start] = Module(region.start, region.end - region.start, region.path or "Unknown", linked=False)
+        return sorted(listed.values(), key=lambda m: m.base)
+
+    def _ldr_module(self, entry: Any) -> Module | None:
+        try:
+            base = int(entry.DllBase)
+            size = int(entry.SizeOfImage)
+            path = _str(entry.FullDllName.get_string()) or _str(entry.BaseDllName.get_string())
+        except READ_ERRORS:
+            return None
+        if not base or not size or base > USER_LIMIT:
+            return None
+        timestamp = None
+        if entry.has_member("TimeDateStamp"):
+            try:
+                timestamp = int(entry.TimeDateStamp) or None
+            except READ_ERRORS:
+                timestamp = None
+        return Module(base, size, path or "Unknown", timestamp=timestamp)
+
+    def _has_mz(self, base: int) -> bool:
+        try:
+            return self._layer.read(base, 2, pad=False) == b"MZ"
+        except READ_ERRORS:
+            return False
+
+    def modules(self) -> list[Module]:
+        return self._modules
+
+    # ---- threads ----------------------------------------------------------------
+
+    def threads(self) -> list[ThreadInfo]:
+        out = []
+        try:
+            for ethread in threads.Threads.list_threads(self._context, self._kernel_module_name, self._proc):
+                out.append(self._thread(ethread))
+        except READ_ERRORS as exc:
+            self.notes.append(f"thread list unreadable after {len(out)} threads ({exc})")
+        return out
+
+    def _thread(self, ethread: Any) -> ThreadInfo:
+        try:
+            tid = int(ethread.Cid.UniqueThread)
+        except READ_ERRORS:
+            return ThreadInfo(-1, note=f"ETHREAD at {ethread.vol.offset:#x} unreadable")
+        info = ThreadInfo(tid, extra={"ethread": ethread.vol.offset})
+        try:
+            tcb = ethread.Tcb
+            info.state = _str(tcb.get_state())
+            info.wait_reason = _str(tcb.get_wait_reason())
+            if tcb.has_member("SystemCallNumber"):
+                info.syscall_number = int(tcb.SystemCallNumber)
+            info.start_address = int(ethread.StartAddress)
+            if ethread.has_member("Win32StartAddress"):
+                info.win32_start_address = int(ethread.Win32StartAddress)
+            teb = int(tcb.Teb)
+        except READ_ERRORS as exc:
+            info.note = f"KTHREAD unreadable ({exc})"
+            return info
+        if not teb:
+            info.note = "system thread: no TEB, no user-mode context"
+            return info
+        info.teb = teb
+        self._stack_bounds(info, teb)
+        self._trap_context(info, tcb)
+        if self.process.is_wow64:
+            self._wow64_context(info, teb)
+        return info
+
+    def _stack_bounds(self, info: ThreadInfo, teb: int) -> None:
+        try:
+            obj = self._context.object(
+                self._kernel.symbol_table_name + constants.BANG + "_TEB", layer_name=self._layer_name, offset=teb
+            )
+            info.stack_base = int(obj.NtTib.StackBase)
+            info.stack_limit = int(obj.NtTib.StackLimit)
+        except READ_ERRORS:
+            info.note = "TEB not present: stack bounds unknown"
+
+    def _trap_context(self, info: ThreadInfo, tcb: Any) -> None:
+        pointer = int(tcb.TrapFrame)
+        if not pointer:
+            info.note = "no trap frame: the thread is not stopped on a kernel entry"
+            return
+        try:
+            frame = self._context.object(
+                self._kernel.symbol_table_name + constants.BANG + "_KTRAP_FRAME",
+                layer_name=self._kernel.layer_name,
+                offset=pointer,
+            )
+            regs = {"rip": int(frame.Rip), "rsp": int(frame.Rsp), "rbp": int(frame.Rbp)}
+            for name in ("Rax", "Rcx", "Rdx", "R8", "R9", "R10", "R11"):
+                if frame.has_member(name):
+                    regs[name.lower()] = int(getattr(frame, name))
+        except READ_ERRORS:
+            info.note = f"trap frame at {pointer:#x} paged out"
+            return
+        if regs["rip"] > USER_LIMIT or regs["rsp"] > USER_LIMIT:
+            info.note = "trap frame holds a kernel-mode context (interrupted in the kernel)"
+            return
+        if info.stack_base and not (info.stack_limit or 0) - 0x1000 <= regs["rsp"] <= info.stack_base:
+            info.note = (
+                f"trap frame rsp {regs['rsp']:#x} outside the TEB's stack [{info.stack_limit or 0:#x}, {info.stack_base:#x}]"
+            )
+        info.registers = regs
+
+    def _wow64_context(self, info: ThreadInfo, teb: int) -> None:
+        try:
+            obj = self._context.object(
+                self._kernel.symbol_table_name + constants.BANG + "_TEB", layer_name=self._layer_name, offset=teb
+            )
+            area = int(obj.TlsSlots[WOW64_TLS_CPURESERVED])
+            teb32 = int(obj.NtTib.ExceptionList)
+            ctx = self._layer.read(area + WOW64_CPURESERVED_CONTEXT, 0xCC, pad=False)
+            base32, limit32 = struct.unpack("<II", self._layer.read(teb32 + 4, 8, pad=False)) if teb32 else (0, 0)
+        except (READ_ERRORS + (AttributeError, IndexError, struct.error)):
+            info.note = (info.note + "; " if info.note else "") + "WOW64 CPU area not readable"
+            return
+        (ebp,) = struct.unpack_from("<I", ctx, CONTEXT32_EBP)
+        (eip,) = struct.unpack_from("<I", ctx, CONTEXT32_EIP)
+        (esp,) = struct.unpack_from("<I", ctx, CONTEXT32_ESP)
+        if eip:
+            info.wow64 = Wow64Context(eip, esp, ebp, base32 or None, limit32 or None)
+
+
+def _vad_type(vad: Any) -> int | None:
+    for path in (("u", "VadFlags", "VadType"), ("Core", "u", "VadFlags", "VadType")):
+        obj = vad
+        try:
+            for part in path:
+                if not obj.has_member(part):
+                    raise AttributeError(part)
+                obj = getattr(obj, part)
+            return int(obj)
+        except AttributeError:
+            continue
+    return None
+
+
+def list_processes(
+    context: interfaces.context.ContextInterface, kernel_module_name: str, pids: list[int] | None = None
+) -> Iterator[Any]:
+    """``_EPROCESS`` objects, as windows.pslist lists them (with its --pid filter)."""
+    filter_func = pslist.PsList.create_pid_filter(pids or None)
+    yield from pslist.PsList.list_processes(context=context, kernel_module_name=kernel_module_name, filter_func=filter_func)
+
+
+def open_process(context: interfaces.context.ContextInterface, kernel_module_name: str, proc: Any) -> VolatilityProcess | str:
+    """The adapter for one process, or a string saying why its memory cannot be opened."""
+    try:
+        return VolatilityProcess(context, kernel_module_name, proc)
+    except READ_ERRORS as exc:
+        return f"process layer not available ({exc})"
+    except (AttributeError, ValueError, TypeError) as exc:
+        return f"process object unreadable ({exc})"
+
+
+__all__ = ["VolatilityProcess", "elastic_protection", "list_processes", "open_process", "renderers"]

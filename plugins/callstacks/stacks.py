@@ -1,0 +1,105 @@
+"""``callstacks.stacks``: one row per frame of every thread's rebuilt user-mode call stack."""
+
+from __future__ import annotations
+
+import logging
+from typing import Iterator
+
+from volatility3.framework import interfaces, renderers
+from volatility3.framework.configuration import requirements
+from volatility3.framework.renderers import format_hints
+from volatility3.plugins.windows import pslist, threads
+
+from callstack_forensics.context import ProcessContext, WalkOptions
+from callstack_forensics.modules import ImageCache
+from callstack_forensics.walker import walk_thread
+
+from . import adapter
+
+vollog = logging.getLogger(__name__)
+
+
+class Stacks(interfaces.plugins.PluginInterface):
+    """Rebuilds every thread's user-mode call stack (x64 unwind data, call-site validation, WOW64)."""
+
+    _required_framework_version = (2, 0, 0)
+    _version = (1, 0, 0)
+
+    @classmethod
+    def get_requirements(cls) -> list[interfaces.configuration.RequirementInterface]:
+        return [
+            requirements.ModuleRequirement(name="kernel", description="Windows kernel", architectures=["Intel64"]),
+            requirements.ListRequirement(name="pid", element_type=int, description="Process IDs to include", optional=True),
+            requirements.ListRequirement(name="tid", element_type=int, description="Thread IDs to include", optional=True),
+            requirements.BooleanRequirement(
+                name="bytes", description="Add the call-site bytes (hex) of each frame", default=False, optional=True
+            ),
+            requirements.IntRequirement(name="max-frames", description="Frames per stack at most", default=256, optional=True),
+            requirements.VersionRequirement(name="pslist", component=pslist.PsList, version=(3, 0, 0)),
+            requirements.VersionRequirement(name="threads", component=threads.Threads, version=(3, 0, 0)),
+        ]
+
+    def _generator(self) -> Iterator[tuple[int, tuple]]:
+        tids = set(self.config.get("tid") or ())
+        show_bytes = bool(self.config.get("bytes"))
+        options = WalkOptions(max_frames=int(self.config.get("max-frames") or 256))
+        images = ImageCache()
+        procs = list(adapter.list_processes(self.context, self.config["kernel"], self.config.get("pid")))
+        for number, proc in enumerate(procs):
+            self._progress_callback(100.0 * number / max(len(procs), 1), f"Rebuilding stacks of process {int(proc.UniqueProcessId)}")
+            memory = adapter.open_process(self.context, self.config["kernel"], proc)
+            if isinstance(memory, str):
+                vollog.warning("PID %d: %s", int(proc.UniqueProcessId), memory)
+                continue
+            ctx = ProcessContext(memory, options, images)
+            for thread in memory.threads():
+                if tids and thread.tid not in tids:
+                    continue
+                yield from self._rows(walk_thread(ctx, thread), show_bytes)
+
+    def _rows(self, stack, show_bytes: bool) -> Iterator[tuple[int, tuple]]:
+        na = renderers.NotAvailableValue()
+        if not stack.frames:
+            row = (stack.pid, stack.process_name, stack.tid, na, na, na, na, na, na, na, stack.note or "no frames")
+            yield (0, row + ((na, na) if show_bytes else ()))
+            return
+        for frame in stack.frames:
+            verified = na if frame.call_verified is None else frame.call_verified
+            last = frame.index == len(stack.frames) - 1
+            note = frame.note or (stack.note if last and stack.note else "")
+            if last and stack.stop_reason and not note:
+                note = f"stop: {stack.stop_reason.value}"
+            row = (
+                stack.pid,
+                stack.process_name,
+                stack.tid,
+                frame.index,
+                format_hints.Hex(frame.address),
+                frame.symbol_info,
+                frame.region_kind,
+                frame.protection,
+                frame.method.value,
+                verified,
+                note,
+            )
+            if show_bytes:
+                row += (frame.callsite_leading_bytes, frame.callsite_trailing_bytes)
+            yield (0, row)
+
+    def run(self) -> renderers.TreeGrid:
+        columns = [
+            ("PID", int),
+            ("Process", str),
+            ("TID", int),
+            ("Frame", int),
+            ("Address", format_hints.Hex),
+            ("symbol_info", str),
+            ("Region", str),
+            ("Protection", str),
+            ("Found", str),
+            ("CallVerified", bool),
+            ("Note", str),
+        ]
+        if self.config.get("bytes"):
+            columns += [("callsite_leading_bytes", str), ("callsite_trailing_bytes", str)]
+        return renderers.TreeGrid(columns, self._generator())

@@ -1,0 +1,52 @@
+"""Forged images for the plugin tests, built once per session (bundled layout and real ISFs)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SHARED = Path(os.environ.get("SHARED", REPO.parent / "shared"))
+REAL_ISFS = sorted((SHARED / "isf" / "windows" / "ntkrnlmp.pdb").glob("*.json.xz"))
+VOL = Path(sys.executable).parent / "vol"
+CLI = Path(sys.executable).parent / "callstack-forensics"
+
+
+def forge(scenario: str, out: Path, isf: Path | None = None) -> Path:
+    cmd = [str(CLI), "forge", str(REPO / "samples" / "scenarios" / f"{scenario}.toml"), "-o", str(out)]
+    if isf is not None:
+        cmd += ["--isf", str(isf)]
+    subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=300)
+    return out
+
+
+def vol_json(image: Path, plugin: str, *args: str) -> list[dict]:
+    """Run the real `vol` CLI with our plugins and the image's own symbols; rows as dicts.
+
+    Each image gets its own Volatility cache: the cache remembers which symbol table a file
+    path held, and pytest reuses temporary paths across runs with other tables in them.
+    """
+    cache = image.parent / "volcache"
+    cache.mkdir(exist_ok=True)
+    cmd = [str(VOL), "-q", "--offline", "--cache-path", str(cache), "-r", "json", "-p", str(REPO / "plugins"),
+           "-s", str(image.parent / "symbols"), "-f", str(image), plugin, *args]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert done.returncode == 0, f"{' '.join(cmd)} failed:\n{done.stderr[-3000:]}"
+    return json.loads(done.stdout)
+
+
+@pytest.fixture(scope="session")
+def benign_image(tmp_path_factory) -> Path:
+    return forge("benign_desktop", tmp_path_factory.mktemp("benign") / "benign.raw")
+
+
+@pytest.fixture(scope="session", params=REAL_ISFS or [None], ids=lambda p: p.name[:8] if p else "none")
+def benign_real_isf_image(request, tmp_path_factory) -> Path:
+    if request.param is None:
+        pytest.skip(f"no real ISFs under {SHARED}")
+    return forge("benign_desktop", tmp_path_factory.mktemp("real") / "benign.raw", request.param)

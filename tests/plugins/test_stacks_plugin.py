@@ -1,0 +1,58 @@
+"""`vol -p plugins callstacks.stacks` on forged images, through the real vol CLI."""
+
+from __future__ import annotations
+
+from .conftest import vol_json
+
+
+def flatten(rows):
+    for row in rows:
+        yield row
+        yield from flatten(row.get("__children", []))
+
+
+def threads_of(image):
+    return {(r["PID"], r["TID"]) for r in flatten(vol_json(image, "windows.threads"))}
+
+
+def test_every_thread_windows_threads_lists_appears_with_frames_or_a_reason(benign_image):
+    stacks = list(flatten(vol_json(benign_image, "callstacks.stacks")))
+    assert {(r["PID"], r["TID"]) for r in stacks} == threads_of(benign_image)
+    for row in stacks:
+        assert row["Frame"] is not None or row["Note"], row
+
+
+def test_user_threads_unwind_to_the_thread_start_with_verified_calls(benign_image):
+    rows = [r for r in flatten(vol_json(benign_image, "callstacks.stacks")) if r["Frame"] is not None]
+    by_thread = {}
+    for r in rows:
+        by_thread.setdefault((r["PID"], r["TID"]), []).append(r)
+    assert len(by_thread) > 100
+    for frames in by_thread.values():
+        assert frames[0]["Frame"] == 0 and frames[0]["CallVerified"] is None
+        assert all(f["CallVerified"] is True for f in frames[1:])
+        assert frames[-1]["Note"] == "stop: end of stack", frames[-1]
+        assert "RtlUserThreadStart" in frames[-1]["symbol_info"]
+        assert all(f["Protection"] == "R-X" for f in frames), "image frames take their section's protection"
+
+
+def test_pid_and_tid_filters(benign_image):
+    rows = list(flatten(vol_json(benign_image, "callstacks.stacks")))
+    pid, tid = next((r["PID"], r["TID"]) for r in rows if r["Frame"] is not None)
+    only_pid = list(flatten(vol_json(benign_image, "callstacks.stacks", "--pid", str(pid))))
+    assert {r["PID"] for r in only_pid} == {pid}
+    only_tid = list(flatten(vol_json(benign_image, "callstacks.stacks", "--pid", str(pid), "--tid", str(tid))))
+    assert {r["TID"] for r in only_tid} == {tid}
+
+
+def test_bytes_option_adds_128_hex_chars_of_call_site(benign_image):
+    rows = [r for r in flatten(vol_json(benign_image, "callstacks.stacks", "--bytes")) if r["Frame"] is not None]
+    assert rows and all(len(r["callsite_leading_bytes"]) == 128 for r in rows)
+    assert all(r["callsite_leading_bytes"].endswith("0f05") for r in rows if r["Frame"] == 0)
+
+
+def test_real_kernel_layouts_list_every_thread(benign_real_isf_image):
+    stacks = list(flatten(vol_json(benign_real_isf_image, "callstacks.stacks")))
+    assert {(r["PID"], r["TID"]) for r in stacks} == threads_of(benign_real_isf_image)
+    unwound = [r for r in stacks if r["Frame"] is not None]
+    assert len({(r["PID"], r["TID"]) for r in unwound}) > 100
