@@ -53,7 +53,7 @@ class PageCache:
         if off + size <= PAGE_SIZE:
             data = self._page(page)
             if not data:
-                raise MemoryMissing(address)
+                return self._direct(address, size)
             return data[off : off + size]
         out = bytearray()
         cur = address
@@ -61,12 +61,20 @@ class PageCache:
         while cur < end:
             page = cur & ~(PAGE_SIZE - 1)
             data = self._page(page)
-            if not data:
-                raise MemoryMissing(cur)
             take = min(end, page + PAGE_SIZE) - cur
-            out += data[cur - page : cur - page + take]
+            out += data[cur - page : cur - page + take] if data else self._direct(cur, take)
             cur += take
         return bytes(out)
+
+    def _direct(self, address: int, size: int) -> bytes:
+        """A range on a page that is not whole in the source: a normal minidump holds stacks
+        from RSP-8 and small pieces of modules, not page-aligned. Read it as asked."""
+        try:
+            return self.memory.read(address, size)
+        except MemoryMissing:
+            raise
+        except Exception as exc:
+            raise MemoryMissing(address, f"unreadable ({type(exc).__name__})") from exc
 
     def try_read(self, address: int, size: int) -> bytes | None:
         try:

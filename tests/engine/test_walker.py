@@ -154,3 +154,22 @@ def test_module_cache_parses_each_module_once_across_processes():
         for thread in proc.threads():
             walk_thread(ctx, thread)
     assert images.parses == 1
+
+
+def test_partial_pages_are_read_as_asked():
+    """A source holding part of a page (a normal minidump's stack from RSP-8) still reads."""
+    from callstack_forensics.memory import MemoryMissing
+    from callstack_forensics.pagecache import PageCache
+
+    class Partial(SynthProcess):
+        def read(self, address, size):
+            if address < RSP0 - 8:
+                raise MemoryMissing(address)
+            return super().read(address, size)
+
+    proc = Partial()
+    proc.map(STACK, bytes(0x4000))
+    proc.write_u64(RSP0, 0x1234)
+    cache = PageCache(proc)
+    assert cache.u64(RSP0) == 0x1234
+    assert cache.try_read(RSP0 - 16, 8) is None
