@@ -44,6 +44,29 @@ class RegionKind(str, enum.Enum):
 
 UNKNOWN_PROTECTION = "Unknown"
 
+# PAGE_* values as Elastic spells them (the VAD and MEMORY_INFO both hold these numbers).
+_BASE_PROTECTIONS = {
+    0x01: "---",  # PAGE_NOACCESS
+    0x02: "R--",  # PAGE_READONLY
+    0x04: "RW-",  # PAGE_READWRITE
+    0x08: "RW-",  # PAGE_WRITECOPY: writable, copy on first write
+    0x10: "--X",  # PAGE_EXECUTE
+    0x20: "R-X",  # PAGE_EXECUTE_READ
+    0x40: "RWX",  # PAGE_EXECUTE_READWRITE
+    0x80: "RWX",  # PAGE_EXECUTE_WRITECOPY
+}
+_PROTECTION_MODIFIERS = ((0x100, "GUARD"), (0x200, "NOCACHE"), (0x400, "WRITECOMBINE"))
+
+
+def page_protection(protect: int) -> str:
+    """Spell a PAGE_* value the way Elastic's ``protection`` field does (``R-X``, ``RWX|GUARD``).
+
+    Zero (reserved or free memory carries no page protection) reads ``---``.
+    """
+    base = _BASE_PROTECTIONS.get(protect & 0xFF, "---")
+    suffixes = [name for bit, name in _PROTECTION_MODIFIERS if protect & bit]
+    return "|".join([base, *suffixes])
+
 
 @dataclass(frozen=True, slots=True)
 class Region:

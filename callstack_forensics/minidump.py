@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from .memory import (
+    page_protection,
     UNKNOWN_PROTECTION,
     MemoryMissing,
     Module,
@@ -70,33 +71,11 @@ MEM_PRIVATE = 0x20000
 MEM_MAPPED = 0x40000
 MEM_IMAGE = 0x1000000
 
-_BASE_PROTECTIONS = {
-    0x01: "---",  # PAGE_NOACCESS
-    0x02: "R--",  # PAGE_READONLY
-    0x04: "RW-",  # PAGE_READWRITE
-    0x08: "RW-",  # PAGE_WRITECOPY: writable, copy on first write
-    0x10: "--X",  # PAGE_EXECUTE
-    0x20: "R-X",  # PAGE_EXECUTE_READ
-    0x40: "RWX",  # PAGE_EXECUTE_READWRITE
-    0x80: "RWX",  # PAGE_EXECUTE_WRITECOPY
-}
-_PROTECTION_MODIFIERS = ((0x100, "GUARD"), (0x200, "NOCACHE"), (0x400, "WRITECOMBINE"))
-
 _KINDS = {MEM_IMAGE: RegionKind.IMAGE, MEM_MAPPED: RegionKind.MAPPED, MEM_PRIVATE: RegionKind.PRIVATE}
 
 
 class MinidumpError(Exception):
     """The file is not a minidump this reader can trust (truncated, bad RVA, absurd count)."""
-
-
-def elastic_protection(protect: int) -> str:
-    """Spell a PAGE_* value the way Elastic's ``protection`` field does (``R-X``, ``RWX|GUARD``).
-
-    Zero (reserved or free memory carries no page protection) reads ``---``.
-    """
-    base = _BASE_PROTECTIONS.get(protect & 0xFF, "---")
-    suffixes = [name for bit, name in _PROTECTION_MODIFIERS if protect & bit]
-    return "|".join([base, *suffixes])
 
 
 # ---- bounds-checked access to the file --------------------------------------
@@ -455,7 +434,7 @@ def regions_from_memory_info(infos: Sequence[MemoryInfo], modules: ModuleMap) ->
             Region(
                 start=info.base,
                 end=info.end,
-                protection=elastic_protection(info.protect) if info.state == MEM_COMMIT else "---",
+                protection=page_protection(info.protect) if info.state == MEM_COMMIT else "---",
                 kind=kind,
                 path=module.path if module else None,
                 allocation_base=info.allocation_base,
@@ -474,7 +453,7 @@ def _private_bytes_of(kind: RegionKind, totals: dict[int, int], allocation_base:
 def _private_executable_bytes(infos: Sequence[MemoryInfo]) -> dict[int, int]:
     totals: dict[int, int] = {}
     for info in infos:
-        if info.state == MEM_COMMIT and info.type == MEM_PRIVATE and elastic_protection(info.protect)[2] == "X":
+        if info.state == MEM_COMMIT and info.type == MEM_PRIVATE and page_protection(info.protect)[2] == "X":
             totals[info.allocation_base] = totals.get(info.allocation_base, 0) + info.size
     return totals
 

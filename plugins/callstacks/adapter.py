@@ -28,9 +28,11 @@ from callstack_forensics.memory import (
     ProcessMemory,
     Region,
     RegionKind,
+    UNKNOWN_PROTECTION,
     ThreadInfo,
     Wow64Context,
     merge_sorted,
+    page_protection,
 )
 
 vollog = logging.getLogger(__name__)
@@ -42,21 +44,6 @@ CONTEXT32_EBP, CONTEXT32_EIP, CONTEXT32_ESP = 0xB4, 0xB8, 0xC4
 WOW64_CPURESERVED_CONTEXT = 4  # USHORT Flags; USHORT Machine; then the CONTEXT
 WOW64_TLS_CPURESERVED = 1
 READ_ERRORS = (exceptions.InvalidAddressException, exceptions.PagedInvalidAddressException)
-
-
-def elastic_protection(names: str) -> str:
-    """Volatility's ``PAGE_EXECUTE_READWRITE|...`` as Elastic's ``RWX`` spelling."""
-    base = names.split("|")
-    flags = {n for n in base if n}
-    if not flags or flags == {"PAGE_NOACCESS"}:
-        return "---"
-    read = any(n in flags for n in ("PAGE_READONLY", "PAGE_READWRITE", "PAGE_WRITECOPY", "PAGE_EXECUTE_READ", "PAGE_EXECUTE_READWRITE", "PAGE_EXECUTE_WRITECOPY"))
-    write = any(n in flags for n in ("PAGE_READWRITE", "PAGE_WRITECOPY", "PAGE_EXECUTE_READWRITE", "PAGE_EXECUTE_WRITECOPY"))
-    execute = any(n.startswith("PAGE_EXECUTE") for n in flags)
-    out = ("R" if read else "-") + ("W" if write else "-") + ("X" if execute else "-")
-    if "PAGE_GUARD" in flags:
-        out += "|GUARD"
-    return out
 
 
 def _str(value: Any) -> str | None:
@@ -142,7 +129,10 @@ class VolatilityProcess(ProcessMemory):
 
     def _region(self, vad: Any, protect_values: Any) -> Region:
         start, end = int(vad.get_start()), int(vad.get_end()) + 1
-        protection = elastic_protection(vad.get_protection(protect_values, vadinfo.winnt_protections))
+        try:
+            protection = page_protection(int(protect_values[int(vad.Protection)]))
+        except (IndexError, TypeError):
+            protection = UNKNOWN_PROTECTION
         private = bool(vad.get_private_memory())
         path = _str(vad.get_file_name())
         if private:
@@ -352,4 +342,4 @@ def open_process(context: interfaces.context.ContextInterface, kernel_module_nam
         return f"process object unreadable ({exc})"
 
 
-__all__ = ["VolatilityProcess", "elastic_protection", "list_processes", "open_process", "renderers"]
+__all__ = ["VolatilityProcess", "list_processes", "open_process"]

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from callstack_forensics.memory import UNKNOWN_PROTECTION, MemoryMissing, RegionKind
+from callstack_forensics.memory import UNKNOWN_PROTECTION, MemoryMissing, RegionKind, page_protection
 from callstack_forensics.minidump import (
     MEMORY64_LIST,
     MEMORY_INFO_LIST,
@@ -26,7 +26,6 @@ from callstack_forensics.minidump import (
     THREAD_LIST,
     MinidumpError,
     MinidumpMemory,
-    elastic_protection,
 )
 
 from .build import PROGRAMS
@@ -189,11 +188,11 @@ def test_dumpers_append_fallback_writes_a_valid_file(captures, name):
 
 
 def test_elastic_protection_spelling():
-    assert [elastic_protection(p) for p in (0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80)] == [
+    assert [page_protection(p) for p in (0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80)] == [
         "---", "R--", "RW-", "RW-", "--X", "R-X", "RWX", "RWX",
     ]  # fmt: skip
-    assert elastic_protection(0x104) == "RW-|GUARD"
-    assert elastic_protection(0x0) == "---"
+    assert page_protection(0x104) == "RW-|GUARD"
+    assert page_protection(0x0) == "---"
 
 
 # ---- mutations of real dumps ---------------------------------------------------------
