@@ -137,6 +137,8 @@ class MappedImage:
 
     def put_pointer(self, rva: int, value: int) -> None:
         size = 8 if self.entry.bits == 64 else 4
+        if not 0 <= rva <= len(self.data) - size:
+            raise ModuleError(f"{self.entry.name}: pointer slot at rva {rva:#x} is outside the image")
         self.data[rva : rva + size] = value.to_bytes(size, "little")
 
     @cached_property
@@ -179,17 +181,18 @@ def map_image(entry: CatalogEntry, base: int | None = None, path: str | None = N
     except (OSError, pefile.PEFormatError) as exc:
         raise ModuleError(f"cannot read module {entry.file}: {exc}") from exc
     base = entry.base if base is None else base
-    if base != pe.OPTIONAL_HEADER.ImageBase:
+    linked_base = pe.OPTIONAL_HEADER.ImageBase  # pefile's import addresses stay relative to this
+    if base != linked_base:
         pe.relocate_image(base)
-    data = bytearray(pe.get_memory_mapped_image(ImageBase=base))
     size = (pe.OPTIONAL_HEADER.SizeOfImage + PAGE - 1) & ~(PAGE - 1)
+    data = bytearray(pe.get_memory_mapped_image(ImageBase=base)[:size])  # pefile may append the overlay
     data.extend(bytes(size - len(data)))
     sections = [(s.VirtualAddress, s.Misc_VirtualSize, s.Characteristics) for s in pe.sections]
     imports = []
     for descriptor in getattr(pe, "DIRECTORY_ENTRY_IMPORT", []):
         for imp in descriptor.imports:
             if imp.name:
-                imports.append((descriptor.dll.decode().lower(), imp.name.decode(), imp.address - base))
+                imports.append((descriptor.dll.decode().lower(), imp.name.decode(), imp.address - linked_base))
     image = MappedImage(entry, base, path or entry.path, data, sections, pe.OPTIONAL_HEADER.AddressOfEntryPoint,
                         pe.FILE_HEADER.TimeDateStamp, imports)
     pe.close()

@@ -26,7 +26,7 @@ from .codespace import CodeRegion, CodeSpace, FrameError, FrameSpec
 from .modules import MappedImage
 
 NONVOLATILE = ("rbx", "rbp", "rdi", "rsi", "r12", "r13", "r14", "r15")
-UNBACKED_FRAME = 0x28          # what generated private-memory callers allocate (sub rsp, 28h)
+UNBACKED_FRAME = 0x68          # what generated private-memory callers allocate (sub rsp, 68h: home + 9 args)
 STACK_TOP_PAD = 0x30           # above RtlUserThreadStart's return slot, as on a fresh thread
 SYSCALL_ENCODINGS = {          # the stub forms the seed's direct-syscall rule matches
     "4c8bd1b8": (b"\x4c\x8b\xd1", True),
@@ -356,17 +356,17 @@ def syscall_stub(encoding: str, ssn: int) -> bytes:
 
 
 def _call_snippet(region: CodeRegion, target: int | None) -> tuple[int, int]:
-    """``sub rsp,28h; call <target>; add rsp,28h; ret`` in the region; returns (start, return address)."""
+    """``sub rsp,68h; call <target>; add rsp,68h; ret`` in the region; returns (start, return address)."""
     if target is None:
-        code = b"\x48\x83\xec\x28" + b"\xff\xd0" + b"\x48\x83\xc4\x28\xc3"  # call rax
+        code = b"\x48\x83\xec\x68" + b"\xff\xd0" + b"\x48\x83\xc4\x68\xc3"  # call rax
         start = region.append(code)
         return start, start + 6
     if region.contains(target):
         start = region.append(bytes(16))
         rel = target - (start + 9)
-        code = b"\x48\x83\xec\x28" + b"\xe8" + struct.pack("<i", rel) + b"\x48\x83\xc4\x28\xc3"
+        code = b"\x48\x83\xec\x68" + b"\xe8" + struct.pack("<i", rel) + b"\x48\x83\xc4\x68\xc3"
         region.data[start - region.base : start - region.base + len(code)] = code
         return start, start + 9
-    code = b"\x48\x83\xec\x28" + b"\xff\x15" + struct.pack("<i", 5) + b"\x48\x83\xc4\x28\xc3" + struct.pack("<Q", target)
+    code = b"\x48\x83\xec\x68" + b"\xff\x15" + struct.pack("<i", 5) + b"\x48\x83\xc4\x68\xc3" + struct.pack("<Q", target)
     start = region.append(code)
     return start, start + 10

@@ -370,8 +370,13 @@ class UserSpaceBuilder:
         """The 64-bit half of a WOW64 thread in a system call: ntdll stub <- wow64 thunk <- CPU loop."""
         if not spec.stack32:
             raise ValueError(f"{spec.where}: a thread needs `stack`")
-        first = spec.stack32[0].split("!")[-1].split("+")[0]
-        return [f"ntdll.dll!{first}", f"wow64.dll!wh{first}", "wow64.dll!Wow64SystemServiceEx",
+        module, _, first = spec.stack32[0].partition("!")
+        first = first.split("+")[0].split("@")[0]
+        if module.lower() == "win32u.dll":  # win32k calls go through wow64win's thunks
+            head = [f"win32u.dll!{first}", f"wow64win.dll!wh{first}"]
+        else:
+            head = [f"ntdll.dll!{first}", f"wow64.dll!wh{first}"]
+        return head + ["wow64.dll!Wow64SystemServiceEx",
                 "wow64cpu.dll!BTCpuSimulate", "wow64.dll!RunCpuSimulation", "wow64.dll!Wow64LdrpInitialize",
                 "ntdll.dll!LdrpInitialize", "ntdll.dll!LdrInitializeThunk"]
 

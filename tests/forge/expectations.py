@@ -61,9 +61,15 @@ class Expected:
             return spec.created.isoformat()
         return iso(self.plan(spec.pid).create_time)
 
+    def session(self, spec: ProcessSpec) -> int | None:
+        """The scenario's session; a fork clone's defaults to its parent's."""
+        if spec.session is None and spec.fork_of is not None:
+            return self.session(self.spec(spec.fork_of))
+        return spec.session
+
     def pslist_rows(self) -> set[tuple]:
-        return {(s.pid, s.ppid, s.name[:14], self.thread_count(s), s.session, s.wow64 or self._inherits_wow64(s),
-                 self.created(s)) for s in self.scenario.processes}
+        return {(s.pid, s.ppid, s.name[:14], self.thread_count(s), self.session(s),
+                 s.wow64 or self._inherits_wow64(s), self.created(s)) for s in self.scenario.processes}
 
     def _inherits_wow64(self, spec: ProcessSpec) -> bool:
         return bool(spec.fork_of) and self.plan(spec.pid).wow64

@@ -9,6 +9,8 @@ every scenario on every ISF.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -39,10 +41,13 @@ def _images() -> list:
 
 
 @pytest.fixture(scope="session")
-def images(tmp_path_factory):
-    cache = ImageCache(tmp_path_factory.mktemp("forged"))
+def images():
+    # Not under pytest's basetemp: concurrent pytest sessions of other users of this tree rotate it away.
+    root = Path(tempfile.mkdtemp(prefix="forge-tests-"))
+    cache = ImageCache(root)
     yield cache
     cache.close()
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(params=_images())

@@ -66,7 +66,12 @@ class ImageCache:
 
 def run_vol(result: ForgeResult, plugin: str) -> VolOutput:
     symbols = result.symbols.parents[2]
-    cmd = [str(VOL), "--offline", "-q", "-r", "json", "-s", str(symbols), "-f", str(result.image), f"windows.{plugin}"]
+    # A cache of its own per run: Volatility's shared identifier cache races between concurrent runs and
+    # keeps locations of symbol folders other test sessions have deleted.
+    cache = result.image.parent / f"volcache-{plugin}"
+    cache.mkdir(exist_ok=True)
+    cmd = [str(VOL), "--offline", "-q", "-r", "json", "--cache-path", str(cache), "-s", str(symbols),
+           "-f", str(result.image), f"windows.{plugin}"]
     for attempt in range(3):
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
