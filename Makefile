@@ -37,3 +37,11 @@ bench: install
 
 clean:
 	rm -rf $(OUT) tests/wine/build .pytest_cache
+
+# Forge every scenario into $(OUT)/samples/NAME.raw (symbols in $(OUT)/samples/symbols):
+#   vol -s $(OUT)/samples/symbols -f $(OUT)/samples/benign_desktop.raw windows.pslist
+samples: install
+	@mkdir -p $(OUT)/samples
+	@for s in samples/scenarios/*.toml; do \
+	  $(CLI) forge $$s -o $(OUT)/samples/$$(basename $$s .toml).raw || exit 1; \
+	done
