@@ -42,6 +42,7 @@ class ForgeResult:
     seconds: float
     plans: list[ProcessPlan] = field(default_factory=list)
     assembly: Assembly | None = None
+    machine: Machine | None = None  # the memory as built (tests read it back without Volatility)
 
     def process(self, pid: int) -> ProcessPlan:
         return next(p for p in self.plans if p.pid == pid)
@@ -67,7 +68,7 @@ def forge(scenario_path: str | Path, out_path: str | Path, isf_path: str | Path 
     size = machine.phys.save(out)
     symbols = write_symbols(out.parent / "symbols", layout, Path(isf_path) if isf_path else None)
     return ForgeResult(scenario, out, symbols, layout.identifier, layout.source, size, len(machine.phys.pages),
-                       time.monotonic() - started, plans, assembly)
+                       time.monotonic() - started, plans, assembly, machine)
 
 
 def build_plans(scenario: Scenario, catalog: Catalog, machine: Machine) -> list[ProcessPlan]:

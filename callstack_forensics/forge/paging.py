@@ -76,6 +76,13 @@ class KernelHalf:
 class AddressSpace:
     """One page-table hierarchy over a :class:`PhysicalMemory`."""
 
+    @classmethod
+    def attach(cls, phys: PhysicalMemory, kernel: KernelHalf, dtb: int) -> "AddressSpace":
+        """A view of an existing hierarchy (nothing written): for reading a built image back."""
+        space = cls.__new__(cls)
+        space.phys, space.kernel, space.pml4_pfn, space.dtb = phys, kernel, dtb // PAGE, dtb
+        return space
+
     def __init__(self, phys: PhysicalMemory, kernel: KernelHalf, pml4_pfn: int | None = None) -> None:
         self.phys = phys
         self.kernel = kernel

@@ -61,6 +61,7 @@ class ThreadPlan:
     impersonation_sid: str | None = None
     frames: list[str] = field(default_factory=list)  # the call chain as the scenario named it
     return_addresses: list[int] = field(default_factory=list)  # frame 0 first (rip), as laid out
+    return_addresses32: list[int] = field(default_factory=list)  # the 32-bit half of a WOW64 thread
 
 
 @dataclass(slots=True)

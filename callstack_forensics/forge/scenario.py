@@ -214,9 +214,9 @@ class _Reader:
         allowed = {"pid", "ppid", "name", "path", "image", "command_line", "kernel", "session", "user", "created",
                    "wow64", "fork_of", "handles", "modules", "modules32", "module", "region", "thread",
                    "system_threads", "thread_init", "env"}
-        self.keys(table, allowed, where)
         name = self.get(table, "name", str, where, required=True)
         where = f"{where} ({name})"
+        self.keys(table, allowed, where)
         pid = self.get(table, "pid", int, where, required=True)
         if pid % 4 or pid <= 0:
             raise self.fail(f"{where}.pid", f"{pid} is not a Windows process id (a positive multiple of 4)")

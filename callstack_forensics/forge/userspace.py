@@ -391,6 +391,7 @@ class UserSpaceBuilder:
         limit32 = self._stack_pages(layout.plan, stack32, top32, writes, thread.tid, width=4)
         assert thread.teb is not None
         thread.wow64 = Wow64Context(comp32.eip, comp32.esp, comp32.ebp, thread.teb + 0x2000, top32, limit32)
+        thread.return_addresses32 = comp32.return_addresses
         thread.win32_start_address = comp32.start_address or thread.win32_start_address
         ntdll32 = layout.images32.get("ntdll.dll")
         if ntdll32 is not None:
