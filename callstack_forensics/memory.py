@@ -14,6 +14,7 @@ unwind into nonsense silently), so :meth:`ProcessMemory.read` raises
 from __future__ import annotations
 
 import bisect
+import datetime as dt
 import enum
 import struct
 from abc import ABC, abstractmethod
@@ -110,6 +111,8 @@ class Module:
     timestamp: int | None = None
     checksum: int | None = None
     linked: bool = True
+    load_time: dt.datetime | None = None  # the loader entry's LoadTime, when the source records it
+    signing_level: int | None = None  # the loader entry's SigningLevel (SE_SIGNING_LEVEL_*); 0 = not checked
 
     @property
     def name(self) -> str:
@@ -157,6 +160,9 @@ class ThreadInfo:
     syscall_number: int | None = None
     note: str | None = None
     extra: dict[str, object] = field(default_factory=dict)
+    create_time: dt.datetime | None = None
+    impersonation_sid: str | None = None  # the user SID of the token the thread impersonates, if any
+    object_address: int | None = None  # where the thread object (_ETHREAD) lies, for evidence
 
     @property
     def rip(self) -> int | None:
@@ -178,6 +184,32 @@ class ProcessInfo:
     ppid: int | None = None
     is_wow64: bool = False
     pointer_size: int = 8
+    create_time: dt.datetime | None = None
+    user_sid: str | None = None  # the first SID of the primary token
+    session: int | None = None
+    # _EPROCESS.CloneRoot is set: the address space took part in a fork. Windows sets it in the
+    # clone and in the process it was cloned from, so on its own it does not say which is which.
+    clone_root: bool | None = None
+    image_device_path: str | None = None  # the image's file object name, with its device
+    signature_level: int | None = None  # _EPROCESS.SignatureLevel (SE_SIGNING_LEVEL_*); 0 = not checked
+    object_address: int | None = None  # where the process object (_EPROCESS) lies, for evidence
+
+
+@dataclass(frozen=True, slots=True)
+class HandleInfo:
+    """What a process's handle refers to, as the source's handle table resolves it.
+
+    ``type`` is the object type name (``File``, ``Key``, ``Section``, ``Process``...); ``name``
+    the object's name as the kernel records it (a file with its device,
+    ``\\Device\\HarddiskVolume3\\Users\\x``; a key below ``\\REGISTRY``; a section's backing file).
+    """
+
+    type: str
+    name: str | None = None
+    object_address: int | None = None
+    granted_access: int | None = None
+    image_section: bool | None = None  # a Section: created from an executable image (SEC_IMAGE)
+    pid: int | None = None  # a Process (or Thread): the process id it refers to
 
 
 class ProcessMemory(ABC):
@@ -204,6 +236,11 @@ class ProcessMemory(ABC):
     @abstractmethod
     def threads(self) -> Sequence[ThreadInfo]:
         """Every thread of the process, including those without user context."""
+
+    def handle(self, value: int) -> HandleInfo | None:
+        """The object behind a handle value of this process; None when the source has no
+        handle table (a minidump without a handle stream) or the handle is not in it."""
+        return None
 
     # ---- derived helpers -------------------------------------------------
 

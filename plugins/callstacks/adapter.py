@@ -10,6 +10,7 @@ becomes a note on the thread, never an exception out of the plugin.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import struct
 from dataclasses import replace
@@ -18,10 +19,11 @@ from typing import Any, Iterator
 
 from volatility3.framework import constants, exceptions, interfaces, renderers
 from volatility3.framework.objects import utility
-from volatility3.plugins.windows import pslist, threads, vadinfo
+from volatility3.plugins.windows import handles, info, pslist, threads, vadinfo
 
 from callstack_forensics.pe import ImageError, header_layout, section_protection
 from callstack_forensics.memory import (
+    HandleInfo,
     MemoryMissing,
     Module,
     ProcessInfo,
@@ -44,6 +46,9 @@ CONTEXT32_EBP, CONTEXT32_EIP, CONTEXT32_ESP = 0xB4, 0xB8, 0xC4
 WOW64_CPURESERVED_CONTEXT = 4  # USHORT Flags; USHORT Machine; then the CONTEXT
 WOW64_TLS_CPURESERVED = 1
 READ_ERRORS = (exceptions.InvalidAddressException, exceptions.PagedInvalidAddressException)
+OBJECT_ERRORS = (*READ_ERRORS, AttributeError, ValueError, TypeError, IndexError, struct.error)
+FILETIME_EPOCH = dt.datetime(1601, 1, 1, tzinfo=dt.timezone.utc)
+IMPERSONATION_FLAG = 0x8  # CrossThreadFlags.ActiveImpersonationInfo on layouts without the bit field
 
 
 def _str(value: Any) -> str | None:
@@ -52,14 +57,44 @@ def _str(value: Any) -> str | None:
     return str(value)
 
 
+def filetime(value: int) -> dt.datetime | None:
+    """A FILETIME (100 ns since 1601) as an aware datetime, microseconds kept; None for 0 or nonsense."""
+    if value <= 0:
+        return None
+    try:
+        return FILETIME_EPOCH + dt.timedelta(microseconds=value // 10)
+    except OverflowError:
+        return None
+
+
+def system_time(context: interfaces.context.ContextInterface, kernel_module_name: str) -> dt.datetime | None:
+    """When the image was taken: KUSER_SHARED_DATA.SystemTime."""
+    try:
+        kuser = info.Info.get_kuser_structure(context, kernel_module_name)
+        low, high = int(kuser.SystemTime.LowPart), int(kuser.SystemTime.High1Time)
+    except OBJECT_ERRORS:
+        return None
+    return filetime((high << 32) | low)
+
+
+def token_user(token: Any) -> str | None:
+    """The first SID (the user) of a _TOKEN."""
+    try:
+        return next(iter(token.get_sids()), None)
+    except OBJECT_ERRORS:
+        return None
+
+
 class VolatilityProcess(ProcessMemory):
     """One ``_EPROCESS`` seen through its process layer."""
 
-    def __init__(self, context: interfaces.context.ContextInterface, kernel_module_name: str, proc: Any) -> None:
+    def __init__(self, context: interfaces.context.ContextInterface, kernel_module_name: str, proc: Any,
+                 object_types: "ObjectTypes | None" = None) -> None:
         self._context = context
         self._kernel = context.modules[kernel_module_name]
         self._kernel_module_name = kernel_module_name
         self._proc = proc
+        self._object_types = object_types
         self.notes: list[str] = []
         self._layer_name = proc.add_process_layer()
         self._layer = context.layers[self._layer_name]
@@ -88,7 +123,40 @@ class VolatilityProcess(ProcessMemory):
             command_line=cmdline,
             ppid=int(proc.InheritedFromUniqueProcessId),
             is_wow64=wow64,
+            create_time=self._member(lambda: filetime(int(proc.CreateTime.QuadPart))),
+            user_sid=self._member(lambda: token_user(proc.Token.dereference().cast("_TOKEN"))),
+            session=self._member(self._session),
+            clone_root=self._member(self._clone_root),
+            image_device_path=self._member(self._image_device_path),
+            signature_level=self._member(lambda: int(proc.SignatureLevel)) if proc.has_member("SignatureLevel") else None,
+            object_address=int(proc.vol.offset),
         )
+
+    @staticmethod
+    def _member(read: Any) -> Any:
+        """A field read that may fail on a smeared or partial object: None rather than an error."""
+        try:
+            return read()
+        except OBJECT_ERRORS:
+            return None
+
+    def _session(self) -> int | None:
+        value = self._proc.get_session_id()
+        return None if isinstance(value, interfaces.renderers.BaseAbsentValue) else int(value)
+
+    def _clone_root(self) -> bool | None:
+        proc = self._proc
+        if not proc.has_member("CloneRoot"):
+            return None
+        root = proc.CloneRoot
+        return bool(int(root.Root) if root.has_member("Root") else int(root))
+
+    def _image_device_path(self) -> str | None:
+        proc = self._proc
+        if proc.has_member("ImageFilePointer") and int(proc.ImageFilePointer):
+            return _str(proc.ImageFilePointer.dereference().cast("_FILE_OBJECT").file_name_with_device())
+        audit = proc.SeAuditProcessCreationInfo.ImageFileName
+        return _str(audit.dereference().Name.get_string()) if int(audit) else None
 
     @property
     def eprocess(self) -> Any:
@@ -203,7 +271,9 @@ class VolatilityProcess(ProcessMemory):
                 timestamp = int(entry.TimeDateStamp) or None
             except READ_ERRORS:
                 timestamp = None
-        return Module(base, size, path or "Unknown", timestamp=timestamp)
+        load_time = self._member(lambda: filetime(int(entry.LoadTime.QuadPart))) if entry.has_member("LoadTime") else None
+        signing = self._member(lambda: int(entry.SigningLevel)) if entry.has_member("SigningLevel") else None
+        return Module(base, size, path or "Unknown", timestamp=timestamp, load_time=load_time, signing_level=signing)
 
     def _has_mz(self, base: int) -> bool:
         try:
@@ -230,7 +300,9 @@ class VolatilityProcess(ProcessMemory):
             tid = int(ethread.Cid.UniqueThread)
         except READ_ERRORS:
             return ThreadInfo(-1, note=f"ETHREAD at {ethread.vol.offset:#x} unreadable")
-        info = ThreadInfo(tid, extra={"ethread": ethread.vol.offset})
+        info = ThreadInfo(tid, extra={"ethread": ethread.vol.offset}, object_address=int(ethread.vol.offset))
+        info.create_time = self._member(lambda: filetime(int(ethread.CreateTime.QuadPart)))
+        info.impersonation_sid = self._member(lambda: self._impersonation(ethread))
         try:
             tcb = ethread.Tcb
             info.state = _str(tcb.get_state())
@@ -253,6 +325,39 @@ class VolatilityProcess(ProcessMemory):
         if self.process.is_wow64:
             self._wow64_context(info, teb)
         return info
+
+    def _impersonation(self, ethread: Any) -> str | None:
+        """The user of the token a thread impersonates (ClientSecurity, low 3 bits are flags)."""
+        if ethread.has_member("ActiveImpersonationInfo"):
+            active = bool(ethread.ActiveImpersonationInfo)
+        else:
+            active = bool(int(ethread.CrossThreadFlags) & IMPERSONATION_FLAG)
+        pointer = int(ethread.ClientSecurity.ImpersonationData) & ~0x7
+        if not active or not pointer:
+            return None
+        token = self._context.object(
+            self._kernel.symbol_table_name + constants.BANG + "_TOKEN", layer_name=self._kernel.layer_name, offset=pointer
+        )
+        return token_user(token)
+
+    # ---- handles ------------------------------------------------------------------
+
+    def handle(self, value: int) -> HandleInfo | None:
+        return self._handles.get(value)
+
+    @cached_property
+    def _handles(self) -> dict[int, HandleInfo]:
+        types = self._object_types or ObjectTypes.read(self._context, self._kernel_module_name)
+        out: dict[int, HandleInfo] = {}
+        try:
+            table = self._proc.ObjectTable
+            for header in handles.Handles.handles(self._context, self._kernel_module_name, table):
+                entry = types.resolve(header)
+                if entry is not None:
+                    out[int(header.HandleValue)] = entry
+        except OBJECT_ERRORS as exc:
+            self.notes.append(f"handle table partly unreadable ({exc})")
+        return out
 
     def _stack_bounds(self, info: ThreadInfo, teb: int) -> None:
         try:
@@ -310,6 +415,72 @@ class VolatilityProcess(ProcessMemory):
             info.wow64 = Wow64Context(eip, esp, ebp, base32 or None, limit32 or None)
 
 
+class ObjectTypes:
+    """The image's object-type map and header cookie, read once and shared by every process."""
+
+    def __init__(self, type_map: Any, cookie: Any, kernel: Any, context: interfaces.context.ContextInterface) -> None:
+        self.type_map = type_map
+        self.cookie = cookie
+        self._kernel = kernel
+        self._context = context
+
+    @classmethod
+    def read(cls, context: interfaces.context.ContextInterface, kernel_module_name: str) -> "ObjectTypes":
+        type_map = handles.Handles.get_type_map(context=context, kernel_module_name=kernel_module_name)
+        cookie = handles.Handles.find_cookie(context=context, kernel_module_name=kernel_module_name)
+        return cls(type_map, cookie, context.modules[kernel_module_name], context)
+
+    def resolve(self, header: Any) -> HandleInfo | None:
+        """What one handle-table entry (an _OBJECT_HEADER) refers to; None when unreadable."""
+        try:
+            kind = header.get_object_type(self.type_map, self.cookie)
+            if kind is None:
+                return None
+            body = header.Body
+            access = int(header.GrantedAccess)
+            address = int(body.vol.offset)
+            if kind == "File":
+                return HandleInfo(kind, _str(body.cast("_FILE_OBJECT").file_name_with_device()), address, access)
+            if kind == "Key":
+                return HandleInfo(kind, _str(body.cast("_CM_KEY_BODY").get_full_key_name()), address, access)
+            if kind == "Section":
+                name, image = self._section(body)
+                return HandleInfo(kind, name, address, access, image_section=image)
+            if kind == "Process":
+                return HandleInfo(kind, None, address, access, pid=int(body.cast("_EPROCESS").UniqueProcessId))
+            if kind == "Thread":
+                return HandleInfo(kind, None, address, access, pid=int(body.cast("_ETHREAD").Cid.UniqueProcess))
+            return HandleInfo(kind, self._name_info(header), address, access)
+        except OBJECT_ERRORS:
+            return None
+
+    @staticmethod
+    def _name_info(header: Any) -> str | None:
+        try:
+            return _str(header.NameInfo.Name.String)
+        except OBJECT_ERRORS:
+            return None
+
+    def _section(self, body: Any) -> tuple[str | None, bool | None]:
+        """A section's backing file and whether it is an image section (its control area's flags)."""
+        table = self._kernel.symbol_table_name + constants.BANG
+        section = body.cast("_SECTION") if self._kernel.has_type("_SECTION") else None
+        if section is not None and section.has_member("u1"):
+            control = int(section.u1.ControlArea) & ~0x3
+        else:
+            segment = body.cast("_SECTION_OBJECT").Segment.dereference().cast("_SEGMENT_OBJECT")
+            control = int(segment.ControlArea)
+        if not control:
+            return None, None
+        area = self._context.object(table + "_CONTROL_AREA", layer_name=self._kernel.layer_name, offset=control)
+        image = bool(area.u.Flags.Image)
+        pointer = int(area.FilePointer.Value) & ~0xF if area.FilePointer.has_member("Value") else int(area.FilePointer)
+        if not pointer:
+            return None, image
+        file_object = self._context.object(table + "_FILE_OBJECT", layer_name=self._kernel.layer_name, offset=pointer)
+        return _str(file_object.file_name_with_device()), image
+
+
 def _vad_type(vad: Any) -> int | None:
     for path in (("u", "VadFlags", "VadType"), ("Core", "u", "VadFlags", "VadType")):
         obj = vad
@@ -332,14 +503,15 @@ def list_processes(
     yield from pslist.PsList.list_processes(context=context, kernel_module_name=kernel_module_name, filter_func=filter_func)
 
 
-def open_process(context: interfaces.context.ContextInterface, kernel_module_name: str, proc: Any) -> VolatilityProcess | str:
+def open_process(context: interfaces.context.ContextInterface, kernel_module_name: str, proc: Any,
+                 object_types: ObjectTypes | None = None) -> VolatilityProcess | str:
     """The adapter for one process, or a string saying why its memory cannot be opened."""
     try:
-        return VolatilityProcess(context, kernel_module_name, proc)
+        return VolatilityProcess(context, kernel_module_name, proc, object_types)
     except READ_ERRORS as exc:
         return f"process layer not available ({exc})"
     except (AttributeError, ValueError, TypeError) as exc:
         return f"process object unreadable ({exc})"
 
 
-__all__ = ["VolatilityProcess", "list_processes", "open_process"]
+__all__ = ["ObjectTypes", "VolatilityProcess", "list_processes", "open_process", "system_time"]
