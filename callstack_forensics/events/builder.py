@@ -1,0 +1,223 @@
+"""Synthetic ECS events from what a memory image shows (see README, "Events after the fact").
+
+Per process: one ``process`` event (the process object), one ``library`` event per loaded
+module, one event per thread from the state it was caught in. Links between processes
+(creating threads, fork clones) need every process at once, so the builder takes the
+whole :class:`Snapshot` and returns the events in process order: each process's own
+event first, then its modules, then its threads.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from ..context import ProcessContext
+from ..memory import Module, RegionKind
+from ..stack import UNBACKED, UNKNOWN
+from .evidence import event_header, evidence
+from .identity import process_fields, timestamp, user_fields
+from .lineage import CreatorLink, ForkVerdict, fork_verdicts, link_creators, parent_of
+from .model import ProcessView, Snapshot
+from .paths import VolumeMap
+from .signing import code_signature
+from .stackfields import stack_fields, yara_for
+from .syscalls import SyscallTables
+from .threads import ThreadAnalysis, analyze_thread
+
+
+def build_events(snapshot: Snapshot, tables: SyscallTables | None = None) -> list[dict[str, Any]]:
+    """Every event of the processes the snapshot emits, in process order."""
+    tables = tables or SyscallTables()
+    volumes = VolumeMap.from_pairs((v.info.image_device_path, v.info.path) for v in snapshot.processes)
+    analyses = {v.info.pid: analyze_process(v, tables, volumes) for v in snapshot.processes}
+    links = link_creators(snapshot.processes, analyses)
+    forks = fork_verdicts(snapshot.processes, analyses, links)
+    by_pid = {v.info.pid: v for v in snapshot.processes}
+    builder = _Builder(snapshot, volumes, by_pid)
+    events: list[dict[str, Any]] = []
+    for view in snapshot.processes:
+        if snapshot.emitted(view):
+            events.append(builder.process_event(view, links.get(view.info.pid), forks.get(view.info.pid)))
+            events.extend(builder.library_events(view))
+            events.extend(builder.thread_event(view, a) for a in analyses.get(view.info.pid, []))
+    return events
+
+
+def analyze_process(view: ProcessView, tables: SyscallTables, volumes: VolumeMap) -> list[ThreadAnalysis]:
+    if view.context is None:
+        return []
+    table = tables.for_process(view.context)
+    return [analyze_thread(view.context, stack, table, volumes) for stack in view.stacks]
+
+
+def merge(into: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """Deep-merge ``extra`` into ``into`` (an activity's ``process.Ext.api`` joins ``process``)."""
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            merge(into[key], value)
+        else:
+            into[key] = value
+    return into
+
+
+class _Builder:
+    """Per-snapshot state shared by the event functions (volumes, processes by pid)."""
+
+    def __init__(self, snapshot: Snapshot, volumes: VolumeMap, by_pid: dict[int, ProcessView]) -> None:
+        self.snapshot = snapshot
+        self.volumes = volumes
+        self.by_pid = by_pid
+
+    def process(self, view: ProcessView) -> dict[str, Any]:
+        return process_fields(view, parent_of(view, self.by_pid), self.volumes)
+
+    # ---- process ------------------------------------------------------------------------
+
+    def process_event(self, view: ProcessView, link: CreatorLink | None, verdict: ForkVerdict | None) -> dict[str, Any]:
+        info = view.info
+        process = self.process(view)
+        related: list[dict[str, Any]] = []
+        if info.clone_root is not None:
+            process["Ext"]["clone_root"] = info.clone_root
+        if verdict is not None and verdict.fork_clone is not None:
+            process["Ext"]["fork_clone"] = verdict.fork_clone
+        if link is not None:
+            process["parent"]["thread"] = self._creator_thread(link)
+            thread = link.analysis.stack.thread
+            related.append({"object": "_ETHREAD", "address": _hex(getattr(thread, "object_address", None)),
+                            "pid": link.creator.info.pid, "tid": link.analysis.stack.tid,
+                            "detail": ("inherited stack: " if link.inherited else "creating thread: ") + link.how})
+        detail = "process object: parent pid, create time, token, CloneRoot; image path and command line from the PEB"
+        if verdict is not None and info.clone_root:
+            detail += f"; fork: {verdict.detail}"
+        if view.note:
+            detail += f"; note: {view.note}"
+        event = {"@timestamp": timestamp(info.create_time), "event": event_header("process", "start", ["start"]),
+                 "process": process, **user_fields(info.user_sid),
+                 "evidence": evidence("_EPROCESS", info.object_address, detail, pid=info.pid, related=related)}
+        return _drop_none(event)
+
+    def _creator_thread(self, link: CreatorLink) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if not link.inherited:
+            out["id"] = link.analysis.stack.tid
+        out["Ext"] = stack_fields(link.frames, link.creator.yara)
+        return out
+
+    # ---- libraries -----------------------------------------------------------------------
+
+    def library_events(self, view: ProcessView) -> Iterator[dict[str, Any]]:
+        if view.context is None:
+            return
+        for module in view.context.memory.modules():
+            yield self._library_event(view, view.context, module)
+
+    def _library_event(self, view: ProcessView, ctx: ProcessContext, module: Module) -> dict[str, Any]:
+        dll: dict[str, Any] = {"name": module.name, "path": self.volumes.dos_path(module.path)}
+        ext: dict[str, Any] = {"mapped_address": f"{module.base:#x}", "mapped_size": module.size}
+        private = _module_private_bytes(ctx, module)
+        if private is not None:
+            ext["allocation_private_bytes"] = private
+        if not module.linked:
+            ext["unlinked"] = True
+        dll["Ext"] = ext
+        signature = code_signature(module.signing_level)
+        if signature:
+            dll["code_signature"] = signature
+        if module.linked:
+            obj, detail = "_LDR_DATA_TABLE_ENTRY", "module in the PEB's loader list (address: the module's base)"
+        else:
+            obj, detail = "_MMVAD", "image VAD with a PE header that no loader list names: an unlinked module"
+        event = {"@timestamp": timestamp(module.load_time), "event": event_header("library", "load", ["start"]),
+                 "process": self.process(view), "dll": dll, **user_fields(view.info.user_sid),
+                 "evidence": evidence(obj, module.base, detail, pid=view.info.pid)}
+        return _drop_none(event)
+
+    # ---- threads -----------------------------------------------------------------------------
+
+    def thread_event(self, view: ProcessView, analysis: ThreadAnalysis) -> dict[str, Any]:
+        stack, activity = analysis.stack, analysis.activity
+        thread = stack.thread
+        process = self.process(view)
+        process["thread"] = {"id": stack.tid, "Ext": self._thread_ext(view, analysis)}
+        event: dict[str, Any] = {"@timestamp": timestamp(self.snapshot.observed_at),
+                                 "event": event_header(activity.category, activity.action, activity.type),
+                                 "process": process}
+        sid = getattr(thread, "impersonation_sid", None) or view.info.user_sid
+        event.update(user_fields(sid))
+        merge(event, activity.fields)
+        addresses = [f.address for f in stack.frames] + [getattr(thread, "win32_start_address", None)]
+        hits = yara_for(addresses, view.yara)
+        if hits:
+            event["yara"] = {"matches": hits}
+        event["evidence"] = evidence("_ETHREAD", getattr(thread, "object_address", None), _thread_detail(analysis),
+                                     pid=view.info.pid, tid=stack.tid, related=analysis.related)
+        return _drop_none(event)
+
+    def _thread_ext(self, view: ProcessView, analysis: ThreadAnalysis) -> dict[str, Any]:
+        stack = analysis.stack
+        thread = stack.thread
+        ext: dict[str, Any] = stack_fields(stack.frames, view.yara)
+        start = getattr(thread, "win32_start_address", None) or getattr(thread, "start_address", None)
+        if start and view.context is not None:
+            ext["start_address"] = f"{start:#x}"
+            ext["start_address_module"] = _module_name(view.context, start)
+        for key in ("state", "wait_reason"):
+            if getattr(thread, key, None):
+                ext[key] = getattr(thread, key)
+        if analysis.syscall is not None:
+            ext["syscall"] = analysis.syscall.to_ecs()
+        if getattr(thread, "impersonation_sid", None):
+            ext["impersonating"] = True
+        created = timestamp(getattr(thread, "create_time", None))
+        if created:
+            ext["create_time"] = created
+        notes = [n for n in (stack.note, analysis.note) if n]
+        if stack.stop_reason is not None:
+            ext["stop_reason"] = stack.stop_reason.value
+        if notes:
+            ext["note"] = "; ".join(notes)
+        return ext
+
+
+def _thread_detail(analysis: ThreadAnalysis) -> str:
+    thread = analysis.stack.thread
+    state = getattr(thread, "state", None) or "state unknown"
+    reason = getattr(thread, "wait_reason", None)
+    parts = [f"thread {state}" + (f" ({reason})" if reason else "")]
+    call = analysis.syscall
+    if call is not None:
+        parts.append(f"in {call.name or f'system call {call.number:#x}'} ({call.source})")
+        if call.mismatch:
+            parts.append(f"frame 0 is the stub of {call.stub}: the call was issued from another stub's syscall")
+    parts.extend(analysis.activity.details)
+    if analysis.argument_sources:
+        parts.append("arguments from " + ", ".join(f"{n}: {s}" for n, s in sorted(analysis.argument_sources.items())))
+    return "; ".join(parts)
+
+
+def _module_name(ctx: ProcessContext, address: int) -> str:
+    module = ctx.memory.module_at(address)
+    if module is not None:
+        return module.name.lower()
+    region = ctx.memory.region_at(address)
+    if region is not None and (region.kind == RegionKind.PRIVATE or (region.kind == RegionKind.MAPPED and not region.path)):
+        return UNBACKED
+    return UNKNOWN
+
+
+def _module_private_bytes(ctx: ProcessContext, module: Module) -> int | None:
+    """The module's private executable bytes as its image VAD records them (the largest value
+    over the module's regions: the sections of one VAD all carry the VAD's figure)."""
+    values = [r.private_executable_bytes for r in ctx.memory.regions()
+              if r.kind == RegionKind.IMAGE and module.base <= r.start < module.end and r.private_executable_bytes is not None]
+    return max(values) if values else None
+
+
+def _hex(value: int | None) -> str | None:
+    return f"{value:#x}" if value is not None else None
+
+
+def _drop_none(event: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in event.items() if v is not None}
+

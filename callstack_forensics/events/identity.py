@@ -1,0 +1,83 @@
+"""``process.*``, ``process.parent.*`` and ``user.*`` from the process objects of the image.
+
+``process.entity_id`` is built from the pid and the process's creation time, so it is
+stable across runs and distinct when a pid is reused; the parent's is built the same way
+from the parent's own object. A parent pid whose process was created after the child is a
+reused pid: the real parent is gone, and only ``process.parent.pid`` is given.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from ..memory import ProcessInfo
+from .model import ProcessView
+from .paths import VolumeMap
+from .signing import code_signature
+
+
+def timestamp(when: dt.datetime | None) -> str | None:
+    """ISO 8601 in UTC with milliseconds and a ``Z``, as Elastic writes ``@timestamp``."""
+    if when is None:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    return when.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def entity_id(info: ProcessInfo) -> str:
+    created = timestamp(info.create_time)
+    return f"{info.pid}@{created}" if created else f"{info.pid}@unknown-start"
+
+
+def executable(info: ProcessInfo, volumes: VolumeMap) -> str | None:
+    return info.path or volumes.dos_path(info.image_device_path)
+
+
+def process_name(info: ProcessInfo, volumes: VolumeMap) -> str:
+    """The image's file name (``ImageFileName`` is cut at 14 characters, the path is not)."""
+    path = executable(info, volumes)
+    return path.rstrip("\\").rsplit("\\", 1)[-1] if path else info.name
+
+
+def process_fields(view: ProcessView, parent: ProcessView | None, volumes: VolumeMap) -> dict[str, Any]:
+    """``process.*`` without thread fields: identity, image, parent, architecture, signature."""
+    info = view.info
+    out: dict[str, Any] = {"pid": info.pid, "entity_id": entity_id(info), "name": process_name(info, volumes)}
+    path = executable(info, volumes)
+    if path:
+        out["executable"] = path
+    if info.command_line is not None:
+        out["command_line"] = info.command_line
+    if info.create_time is not None:
+        out["start"] = timestamp(info.create_time)
+    out["parent"] = parent_fields(info, parent, volumes)
+    ext: dict[str, Any] = {"architecture": "x86" if info.is_wow64 else "x86_64", "wow64": info.is_wow64}
+    if info.session is not None:
+        ext["session_id"] = info.session
+    out["Ext"] = ext
+    signature = code_signature(info.signature_level)
+    if signature:
+        out["code_signature"] = signature
+    return out
+
+
+def parent_fields(info: ProcessInfo, parent: ProcessView | None, volumes: VolumeMap) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if info.ppid is not None:
+        out["pid"] = info.ppid
+    if parent is None:
+        return out
+    out["entity_id"] = entity_id(parent.info)
+    out["name"] = process_name(parent.info, volumes)
+    path = executable(parent.info, volumes)
+    if path:
+        out["executable"] = path
+    if parent.info.command_line is not None:
+        out["command_line"] = parent.info.command_line
+    return out
+
+
+def user_fields(sid: str | None) -> dict[str, Any]:
+    return {"user": {"id": sid}} if sid else {}

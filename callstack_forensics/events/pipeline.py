@@ -1,0 +1,57 @@
+"""From process memories to events: walk every thread, scan with YARA, build the events.
+
+Shared by every front end (the Volatility plugins, tests): they only decide which
+processes to open and which to emit. Nothing here raises for bad memory: a process
+whose threads cannot be walked becomes a view with a note.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from ..context import ProcessContext, WalkOptions
+from ..memory import ProcessInfo, ProcessMemory
+from ..modules import ImageCache
+from ..walker import walk_thread
+from ..yara_scan import YaraScanner
+from .builder import build_events
+from .model import ProcessView, Snapshot
+from .syscalls import SyscallTables
+
+
+@dataclass
+class EventPipeline:
+    """Caches shared by all processes of one image (parsed modules, syscall tables, YARA rules)."""
+
+    options: WalkOptions = field(default_factory=WalkOptions)
+    images: ImageCache = field(default_factory=ImageCache)
+    tables: SyscallTables = field(default_factory=SyscallTables)
+    yara: YaraScanner | None = None
+
+    def view(self, memory: ProcessMemory, note: str | None = None) -> ProcessView:
+        """Walk every thread of a process and scan its unbacked executable memory."""
+        ctx = ProcessContext(memory, self.options, self.images)
+        notes = [note] if note else []
+        try:
+            threads = list(memory.threads())
+        except Exception as exc:  # a source that cannot list threads still yields a process event
+            threads, notes = [], notes + [f"threads not listed ({exc})"]
+        stacks = [walk_thread(ctx, thread) for thread in threads]
+        yara = None
+        if self.yara is not None and self.yara.available:
+            try:
+                yara = self.yara.scan(memory)
+            except Exception as exc:
+                notes.append(f"YARA scan failed ({exc})")
+        return ProcessView(memory.process, ctx, stacks, yara, "; ".join(notes) or None)
+
+    @staticmethod
+    def identity_only(info: ProcessInfo, note: str | None = None) -> ProcessView:
+        """A process known only by its identity (not walked: context for others, or unreadable)."""
+        return ProcessView(info, note=note)
+
+    def events(self, views: Iterable[ProcessView], observed_at: dt.datetime | None = None,
+               emit: set[int] | None = None) -> list[dict[str, Any]]:
+        return build_events(Snapshot(list(views), observed_at, emit), self.tables)
