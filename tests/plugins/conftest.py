@@ -50,3 +50,30 @@ def benign_real_isf_image(request, tmp_path_factory) -> Path:
     if request.param is None:
         pytest.skip(f"no real ISFs under {SHARED}")
     return forge("benign_desktop", tmp_path_factory.mktemp("real") / "benign.raw", request.param)
+
+
+SCENARIOS = sorted((REPO / "samples" / "scenarios").glob("*.toml"))
+
+
+def vol_text(image: Path, renderer: str, plugin: str, *args: str, plugins: str | None = None) -> str:
+    """The real `vol` CLI's output with any renderer (run from the project root)."""
+    cache = image.parent / "volcache"
+    cache.mkdir(exist_ok=True)
+    cmd = [str(VOL), "-q", "--offline", "--cache-path", str(cache), "-r", renderer, "-p", plugins or str(REPO / "plugins"),
+           "-s", str(image.parent / "symbols"), "-f", str(image), plugin, *args]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert done.returncode == 0, f"{' '.join(cmd)} failed:\n{done.stderr[-3000:]}"
+    return done.stdout
+
+
+@pytest.fixture(scope="session")
+def scenario_image(tmp_path_factory):
+    """Forge a scenario of samples/scenarios on first use; later uses share the image."""
+    images: dict[str, Path] = {}
+
+    def get(name: str) -> Path:
+        if name not in images:
+            images[name] = forge(name, tmp_path_factory.mktemp(name) / f"{name}.raw")
+        return images[name]
+
+    return get
