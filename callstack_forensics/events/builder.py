@@ -21,7 +21,7 @@ from .model import ProcessView, Snapshot
 from .paths import VolumeMap
 from .signing import code_signature
 from .stackfields import stack_fields, yara_for
-from .syscalls import SyscallTables
+from .syscalls import SyscallTable, SyscallTables
 from .threads import ThreadAnalysis, analyze_thread
 
 
@@ -37,16 +37,30 @@ def build_events(snapshot: Snapshot, tables: SyscallTables | None = None) -> lis
     events: list[dict[str, Any]] = []
     for view in snapshot.processes:
         if snapshot.emitted(view):
-            events.append(builder.process_event(view, links.get(view.info.pid), forks.get(view.info.pid)))
-            events.extend(builder.library_events(view))
-            events.extend(builder.thread_event(view, a) for a in analyses.get(view.info.pid, []))
+            events.extend(_process_events(builder, view, analyses.get(view.info.pid, []), links, forks))
     return events
+
+
+def _process_events(builder: "_Builder", view: ProcessView, analyses: list[ThreadAnalysis],
+                    links: dict[int, CreatorLink], forks: dict[int, ForkVerdict]) -> list[dict[str, Any]]:
+    """A process's events; if the image makes that fail, its process event alone, saying why."""
+    try:
+        out = [builder.process_event(view, links.get(view.info.pid), forks.get(view.info.pid))]
+        out.extend(builder.library_events(view))
+        out.extend(builder.thread_event(view, a) for a in analyses)
+        return out
+    except Exception as exc:  # a hostile image must not cost the other processes their events
+        view.note = "; ".join(n for n in (view.note, f"events not built ({type(exc).__name__}: {exc})") if n)
+        return [builder.process_event(view, None, None)]
 
 
 def analyze_process(view: ProcessView, tables: SyscallTables, volumes: VolumeMap) -> list[ThreadAnalysis]:
     if view.context is None:
         return []
-    table = tables.for_process(view.context)
+    try:
+        table = tables.for_process(view.context)
+    except Exception as exc:  # no stub table: calls are then named by frame 0's stub alone
+        table = SyscallTable(sources=[f"not read ({exc})"])
     return [analyze_thread(view.context, stack, table, volumes) for stack in view.stacks]
 
 

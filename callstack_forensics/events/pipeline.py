@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from ..context import ProcessContext, WalkOptions
-from ..memory import ProcessInfo, ProcessMemory
+from ..memory import ProcessInfo, ProcessMemory, ThreadInfo
 from ..modules import ImageCache
+from ..stack import StopReason, ThreadStack
 from ..walker import walk_thread
 from ..yara_scan import YaraScanner
 from .builder import build_events
@@ -38,7 +39,7 @@ class EventPipeline:
             threads = list(memory.threads())
         except Exception as exc:  # a source that cannot list threads still yields a process event
             threads, notes = [], notes + [f"threads not listed ({exc})"]
-        stacks = [walk_thread(ctx, thread) for thread in threads]
+        stacks = [_walk(ctx, thread) for thread in threads]
         yara = None
         if self.yara is not None and self.yara.available:
             try:
@@ -55,3 +56,13 @@ class EventPipeline:
     def events(self, views: Iterable[ProcessView], observed_at: dt.datetime | None = None,
                emit: set[int] | None = None) -> list[dict[str, Any]]:
         return build_events(Snapshot(list(views), observed_at, emit), self.tables)
+
+
+def _walk(ctx: ProcessContext, thread: ThreadInfo) -> ThreadStack:
+    """walk_thread already turns bad memory into a note; this also covers what it does not expect."""
+    try:
+        return walk_thread(ctx, thread)
+    except Exception as exc:
+        proc = ctx.memory.process
+        return ThreadStack(proc.pid, thread.tid, proc.name, stop_reason=StopReason.UNREADABLE,
+                           note=f"walk failed ({type(exc).__name__}: {exc})", thread=thread)

@@ -174,3 +174,37 @@ def test_event_order_and_required_fields():
     for event in events:
         assert event["event"]["kind"] == "event" and event["event"]["provider"] == "callstack_forensics"
         assert event["process"]["entity_id"] and event["evidence"]["object"]
+
+
+class BrokenModules(Proc):
+    def modules(self):
+        raise RuntimeError("loader list smeared")
+
+
+def test_a_process_the_builder_cannot_read_still_gets_its_event_with_a_note_and_others_are_untouched():
+    broken = BrokenModules(700, "broken.exe")
+    fine = Proc(800, "fine.exe")
+    events = events_of(view(broken, [stack(broken, thread(broken, 8, []), [sys_frame("NtWaitForSingleObject")])]),
+                       view(fine))
+    [only_event] = [e for e in events if e["process"]["pid"] == 700]
+    assert only_event["event"]["action"] == "start"
+    assert "events not built (RuntimeError: loader list smeared)" in only_event["evidence"]["detail"]
+    assert len([e for e in events if e["process"]["pid"] == 800]) == 5
+
+
+def test_the_pipeline_walks_and_notes_what_it_cannot_walk():
+    from callstack_forensics.events.pipeline import EventPipeline
+
+    class NoThreads(Proc):
+        def threads(self):
+            raise RuntimeError("thread list unreadable")
+
+    pipeline = EventPipeline()
+    proc = Proc(900, "ok.exe")
+    proc.add_thread(thread(proc, 8, []))
+    walked = pipeline.view(proc)
+    assert [s.tid for s in walked.stacks] == [8] and walked.stacks[0].frames[0].symbol_info.startswith("c:\\windows")
+    broken = pipeline.view(NoThreads(901, "no.exe"))
+    assert broken.stacks == [] and "threads not listed" in broken.note
+    [start] = [e for e in pipeline.events([broken]) if e["event"]["category"] == ["process"]]
+    assert "threads not listed" in start["evidence"]["detail"]

@@ -77,3 +77,11 @@ def scenario_image(tmp_path_factory):
         return images[name]
 
     return get
+
+
+@pytest.fixture(params=REAL_ISFS or [None], ids=lambda p: p.name[:8] if p else "none")
+def real_isf(request) -> Path:
+    """Each real kernel symbol table under $SHARED/isf (skipped when there are none)."""
+    if request.param is None:
+        pytest.skip(f"no real ISFs under {SHARED}")
+    return request.param

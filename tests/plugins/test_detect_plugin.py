@@ -7,7 +7,7 @@ import tomllib
 
 import pytest
 
-from .conftest import SCENARIOS, vol_json, vol_text
+from .conftest import REAL_ISFS, SCENARIOS, forge, vol_json, vol_text
 
 # Scenarios whose image lacks evidence a rule needs; strict, so the test fails (XPASS) once the forge adds it.
 KNOWN_GAPS = {
@@ -81,3 +81,12 @@ def test_runs_as_typed_from_the_project_root(scenario_image):
     """`vol -p plugins callstacks.detect -f mem.raw` with the forged image's symbols beside it."""
     out = vol_text(scenario_image("direct_syscall"), "quick", "callstacks.detect", plugins="plugins")
     assert "Process Creation via Direct Syscall" in out
+
+
+@pytest.mark.parametrize("name", ["dirty_vanity_fork", "remote_registry_run_key", "rop_library_load"])
+def test_real_kernel_layouts_give_the_same_detections(name, real_isf, tmp_path):
+    """CloneRoot, handle tables, key control blocks, impersonation tokens and SystemCallNumber
+    read through each real symbol table (Windows 7 to 11 layouts)."""
+    scenario = next(s for s in SCENARIOS if s.stem == name)
+    image = forge(name, tmp_path / f"{name}.raw", real_isf)
+    assert {r["Rule"] for r in vol_json(image, "callstacks.detect")} == expected(scenario)
