@@ -119,14 +119,14 @@ def _match(request: ChildRequest, child: ProcessView) -> tuple[int, str]:
     matched = [what for what, ok in (("command line", command), ("image path", image)) if ok]
     if not matched:
         return 0, ""
-    return 2 * command + image, f"the thread's {' and '.join(matched)} argument equals the child's"
+    return 2 * command + image, f"its creation arguments name this process ({' and '.join(matched)} equal)"
 
 
 def _clone_candidates(view: ProcessView, analysis: ThreadAnalysis, kids: list[ProcessView]) -> list[_Candidate]:
     out = []
     for child in kids:
         if child.info.clone_root and _same_image(view, child):
-            how = "the thread is inside RtlCloneUserProcess and the child is a fork (CloneRoot set, same image)"
+            how = "it is inside RtlCloneUserProcess, and this child has CloneRoot set and runs the same image"
             out.append(_Candidate(1, view, analysis, child, how))
     return out
 
@@ -168,7 +168,7 @@ def _verdict(view: ProcessView, by_pid: dict[int, ProcessView], analyses: dict[i
     if view.info.clone_root is None:
         return ForkVerdict(None, "the layout has no CloneRoot")
     if link is not None and link.analysis.activity.child is not None and link.analysis.activity.child.clone:
-        return ForkVerdict(True, f"CloneRoot set; {link.how}")
+        return ForkVerdict(True, "CloneRoot set, and the creating thread was caught forking")
     if _is_source(view, analyses, views):
         return ForkVerdict(False, "CloneRoot set: this process is the source of a fork")
     parent = parent_of(view, by_pid)
