@@ -55,10 +55,12 @@ class ForgeResult:
 
 
 def forge(scenario_path: str | Path, out_path: str | Path, isf_path: str | Path | None = None,
-          modules_dir: str | Path | None = None) -> ForgeResult:
+          modules_dir: str | Path | None = None, layout: Layout | None = None) -> ForgeResult:
+    """Build ``scenario_path`` into ``out_path``; ``layout`` may pass ``isf_path`` already loaded."""
     started = time.monotonic()
     scenario = load_scenario(scenario_path)
-    layout = Layout.load(isf_path) if isf_path else bundled_layout()
+    if layout is None:
+        layout = Layout.load(isf_path) if isf_path else bundled_layout()
     catalog = Catalog.load(Path(modules_dir) if modules_dir else None)
     machine = Machine(layout, abi_layout())
     plans = build_plans(scenario, catalog, machine)

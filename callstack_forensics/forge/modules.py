@@ -60,12 +60,34 @@ class CatalogEntry:
         return 64 if self.arch == "x64" else 32
 
 
+@dataclass(frozen=True)
+class _Mapped:
+    """A module laid out at one base, before any process binds it (shared by every process)."""
+
+    data: bytes
+    sections: tuple[tuple[int, int, int], ...]
+    entry_point: int
+    timestamp: int
+    imports: tuple[tuple[str, str, int], ...]
+
+
 @dataclass
 class Catalog:
-    """Every buildable module by (arch, lower-case name)."""
+    """Every buildable module by (arch, lower-case name); mapped layouts are cached per base."""
 
     root: Path
     entries: dict[tuple[str, str], CatalogEntry] = field(default_factory=dict)
+    _mapped: dict[tuple[str, str, int], _Mapped] = field(default_factory=dict)
+
+    def map(self, entry: CatalogEntry, base: int | None = None, path: str | None = None) -> "MappedImage":
+        """A fresh mapped image of ``entry`` at ``base`` (parsing the PE once per base)."""
+        base = entry.base if base is None else base
+        key = (entry.arch, entry.name.lower(), base)
+        if key not in self._mapped:
+            self._mapped[key] = _layout(entry, base)
+        cached = self._mapped[key]
+        return MappedImage(entry, base, path or entry.path, bytearray(cached.data), list(cached.sections),
+                           cached.entry_point, cached.timestamp, list(cached.imports))
 
     @classmethod
     def load(cls, root: Path | None = None) -> "Catalog":
@@ -176,11 +198,18 @@ class MappedImage:
 
 def map_image(entry: CatalogEntry, base: int | None = None, path: str | None = None) -> MappedImage:
     """Lay the PE file out as the loader maps it (relocated to ``base`` when it differs)."""
+    base = entry.base if base is None else base
+    cached = _layout(entry, base)
+    return MappedImage(entry, base, path or entry.path, bytearray(cached.data), list(cached.sections),
+                       cached.entry_point, cached.timestamp, list(cached.imports))
+
+
+def _layout(entry: CatalogEntry, base: int) -> _Mapped:
     try:
-        pe = pefile.PE(str(entry.file))
+        raw = entry.file.read_bytes()
+        pe = pefile.PE(data=raw)
     except (OSError, pefile.PEFormatError) as exc:
         raise ModuleError(f"cannot read module {entry.file}: {exc}") from exc
-    base = entry.base if base is None else base
     linked_base = pe.OPTIONAL_HEADER.ImageBase  # pefile's import addresses stay relative to this
     if base != linked_base:
         pe.relocate_image(base)
@@ -193,10 +222,9 @@ def map_image(entry: CatalogEntry, base: int | None = None, path: str | None = N
         for imp in descriptor.imports:
             if imp.name:
                 imports.append((descriptor.dll.decode().lower(), imp.name.decode(), imp.address - linked_base))
-    image = MappedImage(entry, base, path or entry.path, data, sections, pe.OPTIONAL_HEADER.AddressOfEntryPoint,
-                        pe.FILE_HEADER.TimeDateStamp, imports)
-    pe.close()
-    return image
+    # no pe.close(): it runs a full garbage collection each time, and there is no file mapping to release
+    return _Mapped(bytes(data), tuple(sections), pe.OPTIONAL_HEADER.AddressOfEntryPoint,
+                   pe.FILE_HEADER.TimeDateStamp, tuple(imports))
 
 
 def bind_imports(image: MappedImage, loaded: dict[str, MappedImage]) -> list[str]:

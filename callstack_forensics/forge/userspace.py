@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from .addresses import VaAllocator
 from .codespace import CodeRegion, CodeSpace
-from .modules import Catalog, MappedImage, ModuleError, bind_imports, bind_loader_pointers, map_image
+from .modules import Catalog, MappedImage, ModuleError, bind_imports, bind_loader_pointers
 from .plan import LoadedModule, PageWrite, ProcessPlan, ThreadPlan, UserContext, VadPlan, Wow64Context
 from .scenario import ProcessSpec, RegionSpec, Scenario, ScenarioError, ThreadSpec
 from .stacks import ComposeError, Composition, StackComposer
@@ -187,7 +187,7 @@ class UserSpaceBuilder:
         entry = self.catalog.get(name, arch)
         detail = details.get((arch, name.lower()))
         base = detail.base if detail and detail.base is not None else entry.base
-        image = map_image(entry, base, path or (detail.path if detail and detail.path else None))
+        image = self.catalog.map(entry, base, path or (detail.path if detail and detail.path else None))
         layout.va.reserve(image.base, image.size, f"module {name}")
         return image
 

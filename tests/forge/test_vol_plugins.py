@@ -161,3 +161,22 @@ def test_malfind(forged):
     want = {(s.pid, start) for s in expected.scenario.processes if not s.kernel
             for start in expected.malfind_starts(s)}
     assert got == want
+
+
+def test_handles_name_what_blocked_system_calls_act_on(forged):
+    """windows.handles resolves the evidence handles (files, keys, image sections) of the scenario's `args`."""
+    image, expected = forged
+    rows = _rows(image, "handles")
+    for spec in expected.scenario.processes:
+        plan = expected.plan(spec.pid)
+        mine = {r["HandleValue"]: r for r in rows if r["PID"] == spec.pid}
+        for handle in plan.handle_entries:
+            row = mine.get(handle.value)
+            assert row is not None, (spec.name, hex(handle.value), handle.name)
+            if handle.kind == "file":
+                assert row["Type"] == "File" and row["Name"] == "\\Device\\HarddiskVolume3" + handle.name
+            elif handle.kind == "key":
+                assert row["Type"] == "Key" and "\\REGISTRY\\" + row["Name"] == handle.name
+            else:
+                assert row["Type"] == "Section"
+            assert row["GrantedAccess"] == handle.access

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from callstack_forensics.forge import ForgeResult, forge
 
-PLUGINS = ("info", "pslist", "pstree", "threads", "vadinfo", "dlllist", "cmdline", "malfind")
+PLUGINS = ("info", "pslist", "pstree", "threads", "vadinfo", "dlllist", "cmdline", "malfind", "handles")
 VOL = Path(sys.executable).with_name("vol")
 
 
