@@ -58,7 +58,7 @@ class Detect(interfaces.plugins.PluginInterface):
                 row.process or "",
                 row.tid if row.tid is not None else na,
                 " | ".join(row.event_actions),
-                "\n".join(row.frames),
+                "; ".join(row.frames),
                 json.dumps(row.evidence, sort_keys=True),
             ))
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from typing import Any, Iterator
+from typing import Iterator
 
 from volatility3.cli import text_renderer
 from volatility3.framework import interfaces, renderers

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import struct
 
 from callstack_forensics.context import ProcessContext, WalkOptions
 from callstack_forensics.events.paths import VolumeMap, file_fields, registry_key

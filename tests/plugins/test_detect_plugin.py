@@ -7,7 +7,7 @@ import tomllib
 
 import pytest
 
-from .conftest import REAL_ISFS, SCENARIOS, forge, vol_json, vol_text
+from .conftest import SCENARIOS, forge, vol_json, vol_text
 
 # Scenarios whose image lacks evidence a rule needs; strict, so the test fails (XPASS) once the forge adds it.
 KNOWN_GAPS = {
