@@ -1,5 +1,8 @@
 """``process.*``, ``process.parent.*`` and ``user.*`` from the process objects of the image.
 
+``process.code_signature`` comes from Code Integrity's verdict as the kernel cached it:
+``_EPROCESS.SignatureLevel``, else the ``SigningLevel`` of the image's own loader entry.
+
 ``process.entity_id`` is built from the pid and the process's creation time, so it is
 stable across runs and distinct when a pid is reused; the parent's is built the same way
 from the parent's own object. A parent pid whose process was created after the child is a
@@ -57,10 +60,22 @@ def process_fields(view: ProcessView, parent: ProcessView | None, volumes: Volum
     if info.session is not None:
         ext["session_id"] = info.session
     out["Ext"] = ext
-    signature = code_signature(info.signature_level)
+    signature = code_signature(info.signature_level or _image_signing_level(view))
     if signature:
         out["code_signature"] = signature
     return out
+
+
+def _image_signing_level(view: ProcessView) -> int | None:
+    """The loader entry's SigningLevel of the process's own image, when the process object has none."""
+    if view.context is None or not view.info.path:
+        return None
+    try:
+        modules = view.context.memory.modules()
+    except Exception:
+        return None
+    path = view.info.path.lower()
+    return next((m.signing_level for m in modules if m.path.lower() == path and m.signing_level), None)
 
 
 def parent_fields(info: ProcessInfo, parent: ProcessView | None, volumes: VolumeMap) -> dict[str, Any]:

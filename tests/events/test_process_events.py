@@ -208,3 +208,15 @@ def test_the_pipeline_walks_and_notes_what_it_cannot_walk():
     assert broken.stacks == [] and "threads not listed" in broken.note
     [start] = [e for e in pipeline.events([broken]) if e["event"]["category"] == ["process"]]
     assert "threads not listed" in start["evidence"]["detail"]
+
+
+def test_the_process_signature_falls_back_to_its_images_loader_entry():
+    proc = Proc(path="C:\\Windows\\explorer.exe")
+    proc.add_module(Module(EXE, 0x10000, "C:\\Windows\\Explorer.EXE", signing_level=8))
+    [start] = only(events_of(view(proc)), "process")
+    assert start["process"]["code_signature"] == {"exists": True, "trusted": True, "status": "trusted",
+                                                  "Ext": {"signing_level": "Microsoft"}}
+    unsigned = Proc(path="C:\\Users\\a\\x.exe")
+    unsigned.add_module(Module(EXE, 0x10000, "C:\\Users\\a\\x.exe", signing_level=1))
+    [start] = only(events_of(view(unsigned)), "process")
+    assert start["process"]["code_signature"]["exists"] is False
