@@ -111,3 +111,24 @@ def test_forge_command_line(tmp_path):
     assert list((tmp_path / "symbols" / "windows" / "ntkrnlmp.pdb").glob("*.json.xz"))
     bad = runner.invoke(build_app(), ["forge", str(tmp_path / "missing.toml"), "-o", str(tmp_path / "x.raw")])
     assert bad.exit_code == 2 and "cannot read" in bad.output
+
+
+def test_paged_out_pages_are_not_present_but_the_rest_is(tmp_path):
+    from callstack_forensics.forge.paging import AddressSpace
+
+    text = BASE + NOTEPAD + '''  [[process.region]]
+  name = "data"
+  size = 0x3000
+  address = 0x5000000
+  content = { text = "page0" }
+  paged_out = [0x1000]
+'''
+    text = text.replace('content = { text = "page0" }', 'content = { hex = "' + "41" * 0x2010 + '" }')
+    result = forge(write(tmp_path, text), tmp_path / "out" / "x.raw")
+    plan = result.process(4120)
+    space = AddressSpace.attach(result.machine.phys, result.machine.kernel_half, plan.dtb)
+    assert space.translate(0x5000000) is not None
+    assert space.translate(0x5001000) is None          # in the page file: not present
+    assert space.translate(0x5002000) is not None
+    vad = next(v for v in plan.vads if v.label == "data")
+    assert (vad.start, vad.end, vad.commit_pages) == (0x5000000, 0x5002FFF, 2)
