@@ -23,7 +23,7 @@ from typing import Any
 from .layout import Layout
 from .structdef import (
     I8, I16, I32, I64, PVOID, U8, U16, U32, U64, WCHAR,
-    Bits, EnumDef, F, Overlay, StructCompiler, StructDef, arr, base, en, ptr, st, struct, un, union,
+    Bits, EnumDef, F, Overlay, StructCompiler, StructDef, arr, en, ptr, st, struct, un, union,
 )
 
 BUNDLED_PDB = "ntkrnlmp.pdb"
@@ -633,7 +633,7 @@ def _kernel_structs() -> list[StructDef]:
     return _common() + _process_thread() + _security() + _memory() + _kernel_misc() + _user_mode()
 
 
-def _symbol_table(guid: str) -> dict[str, Any]:
+def _symbol_table() -> dict[str, Any]:
     return {name: {"address": rva} for name, rva in BUNDLED_SYMBOLS.items()}
 
 
@@ -650,7 +650,7 @@ def bundled_isf() -> dict[str, Any]:
         "base_types": compiler.base_types(),
         "user_types": compiler.user_types(),
         "enums": compiler.enums(),
-        "symbols": _symbol_table(""),
+        "symbols": _symbol_table(),
     }
     guid = _content_guid(body)
     major, minor, build, revision = BUNDLED_BUILD

@@ -13,7 +13,6 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-from .layout import StructBuffer
 from .machine import OB_HEADER_COOKIE, Machine, set_unicode, utf16z
 from .paging import KERNEL_DATA
 

@@ -21,7 +21,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -149,7 +149,7 @@ def stub_source(module: str, arch: str) -> str:
                   "    jmp *_Wow64Transition"]
     for name, ssn in syscalls(module):
         if arch == "x64":
-            body = [".byte 0x4c, 0x8b, 0xd1", f".byte 0xb8", f".long {ssn:#x}", ".byte 0x0f, 0x05", ".byte 0xc3"]
+            body = [".byte 0x4c, 0x8b, 0xd1", ".byte 0xb8", f".long {ssn:#x}", ".byte 0x0f, 0x05", ".byte 0xc3"]
             lines += [f"    .globl {name}", "    .p2align 5", f"{name}:"] + ["    " + b for b in body]
         else:
             target = "_Wow64SystemServiceCall" if module == "ntdll" else "_Wow64SystemServiceCallWin32u"
@@ -194,8 +194,6 @@ def build_module(mod: Module, out: Path, work: Path) -> Path:
     entry_point = ("wWinMainCRTStartup" if mod.is_exe else "DllMain")
     if mod.arch == "x86":
         entry_point = "_" + entry_point
-        if not mod.is_exe:
-            entry_point += "@12" if False else ""
     cmd = [COMPILERS[mod.arch], *CFLAGS, *ARCH_FLAGS[mod.arch], f"-I{SRC}",
            *[f"-D{d}" for d in mod.defines], "-nostdlib",
            *([] if mod.is_exe else ["-shared"]),

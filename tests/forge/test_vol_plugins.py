@@ -19,7 +19,7 @@ from callstack_forensics.forge.scenario import load_scenario
 
 from .conftest import REPO, real_isfs
 from .expectations import Expected
-from .volrun import PLUGINS, ImageCache, flatten
+from .volrun import ImageCache, flatten
 
 SCENARIOS = sorted((REPO / "samples" / "scenarios").glob("*.toml"))
 # Every real ISF reads the benign desktop (the most structures); the WOW64 and fork scenarios are read
