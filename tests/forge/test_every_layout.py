@@ -33,6 +33,7 @@ def test_every_scenario_builds_on_this_layout(isf, tmp_path: Path):
     layout = _layout(str(isf))
     for scenario in SCENARIOS:
         result = forge(scenario, tmp_path / scenario.stem / "x.raw", isf, layout=layout)
+        assert result.seconds < 10, f"{scenario.stem} took {result.seconds:.1f}s to build"
         assert result.layout_identifier == layout.identifier
         assert result.image_size <= 64 * 1024 * 1024
         _check_threads(result, layout)

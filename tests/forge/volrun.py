@@ -55,6 +55,7 @@ class ImageCache:
                 tag = (isf.name[:8] if isf else "bundled")
                 out = self.root / f"{scenario.stem}-{tag}" / f"{scenario.stem}.raw"
                 forged = Forged(forge(scenario, out, isf))
+                forged.result.machine = None  # hundreds of images stay cached: keep plans, drop their memory
                 for plugin in plugins:
                     forged.outputs[plugin] = self.pool.submit(run_vol, forged.result, plugin)
                 self.images[key] = forged
