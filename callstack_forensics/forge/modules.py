@@ -54,6 +54,7 @@ class CatalogEntry:
     path: str
     base: int
     functions: dict[str, Function]
+    signing_level: int = 0  # SE_SIGNING_LEVEL_* Code Integrity records for the file (0: not checked)
 
     @property
     def bits(self) -> int:
@@ -105,7 +106,8 @@ class Catalog:
                     for fname, f in info["functions"].items()
                 }
                 catalog.entries[(arch, name.lower())] = CatalogEntry(
-                    name, arch, root / info["file"], info["path"], info["base"], functions
+                    name, arch, root / info["file"], info["path"], info["base"], functions,
+                    int(info.get("signing_level", 0)),
                 )
         return catalog
 

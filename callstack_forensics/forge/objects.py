@@ -65,6 +65,8 @@ def write_process(m: Machine, va: int, plan: ProcessPlan, extras: "ProcessExtras
     ep.set("ActiveThreads", len(plan.threads))
     ep.set_if("ActiveThreadsHighWatermark", len(plan.threads))
     ep.set_if("PriorityClass", 2)
+    ep.set_if("SignatureLevel", plan.signature_level)
+    ep.set_if("SectionSignatureLevel", plan.signature_level)
     ep.set_if("Cookie", (plan.pid * 0x9E3779B1) & 0xFFFFFFFF)
     ep.set_if("OwnerProcessId", plan.ppid)
     ep.set("Peb", plan.peb)

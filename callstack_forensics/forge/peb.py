@@ -144,6 +144,7 @@ def _write_entry(m: Machine, arena: UserArena, mod: LoadedModule, bits: int) -> 
     entry.set_if("LoadCount", 0xFFFF)
     entry.set_if("TimeDateStamp", mod.timestamp)
     entry.set_if("Flags", 0x000CC2CC if mod.entry_point else 0x000822CC)
+    entry.set_if("SigningLevel", mod.signing_level)
     if bits == 64:
         entry.set_if("LoadTime.QuadPart", mod.load_time)
         entry.set_if("OriginalBase", mod.base)

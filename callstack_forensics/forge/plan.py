@@ -76,6 +76,7 @@ class LoadedModule:
     timestamp: int = 0
     load_time: int = 0
     bits: int = 64
+    signing_level: int = 0  # _LDR_DATA_TABLE_ENTRY.SigningLevel (SE_SIGNING_LEVEL_*)
 
 
 @dataclass(slots=True)
@@ -138,4 +139,5 @@ class ProcessPlan:
     arena: tuple[int, int] = (0, 0)                       # where PEB-side structures are allocated
     arena32: tuple[int, int] = (0, 0)                     # the same, below 4 GiB, for WOW64 32-bit ones
     handles: int = 0
+    signature_level: int = 0  # _EPROCESS.SignatureLevel of its image
     handle_entries: list[HandlePlan] = field(default_factory=list)

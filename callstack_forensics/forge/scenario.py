@@ -36,6 +36,7 @@ class ModuleSpec:
     base: int | None = None
     path: str | None = None
     linked: bool = True
+    signing_level: int | None = None
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,7 @@ class ProcessSpec:
     system_threads: int = 0
     thread_init: str = "kernel32.dll"
     env: tuple[tuple[str, str], ...] = ()
+    signature_level: int | None = None
     where: str = ""
 
 
@@ -213,7 +215,7 @@ class _Reader:
             raise self.fail(where, "expected a table ([[process]])")
         allowed = {"pid", "ppid", "name", "path", "image", "command_line", "kernel", "session", "user", "created",
                    "wow64", "fork_of", "handles", "modules", "modules32", "module", "region", "thread",
-                   "system_threads", "thread_init", "env"}
+                   "system_threads", "thread_init", "env", "signature_level"}
         name = self.get(table, "name", str, where, required=True)
         where = f"{where} ({name})"
         self.keys(table, allowed, where)
@@ -248,19 +250,27 @@ class _Reader:
             system_threads=self.get(table, "system_threads", int, where, 0),
             thread_init=self.get(table, "thread_init", str, where, "kernel32.dll"),
             env=tuple(env.items()),
+            signature_level=self.signing(table, where),
             where=where,
         )
 
     def module(self, table: Any, where: str) -> ModuleSpec:
         if not isinstance(table, dict):
             raise self.fail(where, "expected a table ([[process.module]])")
-        self.keys(table, {"name", "arch", "base", "path", "linked"}, where)
+        self.keys(table, {"name", "arch", "base", "path", "linked", "signing_level"}, where)
         arch = self.get(table, "arch", str, where, "x64")
         if arch not in ("x64", "x86"):
             raise self.fail(f"{where}.arch", f"expected 'x64' or 'x86', got {arch!r}")
         return ModuleSpec(self.get(table, "name", str, where, required=True), arch,
                           self.get(table, "base", int, where), self.get(table, "path", str, where),
-                          self.get(table, "linked", bool, where, True))
+                          self.get(table, "linked", bool, where, True), self.signing(table, where))
+
+    def signing(self, table: dict, where: str) -> int | None:
+        level = self.get(table, "signing_level", int, where)
+        if level is not None and not 0 <= level <= 15:
+            raise self.fail(f"{where}.signing_level", "an SE_SIGNING_LEVEL_* value is 0..15 (1 unsigned, 4 "
+                            "Authenticode, 8 Microsoft, 12 Windows)")
+        return level
 
     def region(self, table: Any, where: str) -> RegionSpec:
         if not isinstance(table, dict):

@@ -159,6 +159,8 @@ class UserSpaceBuilder:
         layout.images, layout.images32 = native_images, wow_images
         order64 = [exe] + [native_images[n.lower()] for n in native]
         plan.modules = [self._loaded(img, details, plan) for img in order64]
+        plan.signature_level = spec.signature_level if spec.signature_level is not None else \
+            plan.modules[0].signing_level
         if spec.wow64:
             plan.modules32 = [self._loaded(img, details, plan) for img in [exe] + [wow_images[n.lower()] for n in wow]]
         for image in {id(i): i for i in list(native_images.values()) + list(wow_images.values())}.values():
@@ -193,9 +195,10 @@ class UserSpaceBuilder:
 
     def _loaded(self, image: MappedImage, details: dict, plan: ProcessPlan) -> LoadedModule:
         detail = details.get((image.entry.arch, image.entry.name.lower()))
+        level = detail.signing_level if detail and detail.signing_level is not None else image.entry.signing_level
         return LoadedModule(image.base, image.size, image.base + image.entry_point if image.entry_point else 0,
                             image.path, linked=detail.linked if detail else True, timestamp=image.timestamp,
-                            load_time=plan.create_time + 5_000_000, bits=image.entry.bits)
+                            load_time=plan.create_time + 5_000_000, bits=image.entry.bits, signing_level=level)
 
     # ---- regions -----------------------------------------------------------------------------
 

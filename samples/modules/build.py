@@ -53,6 +53,7 @@ class Module:
     imports: tuple[str, ...] = ()
     defines: tuple[str, ...] = ()
     stubs: str | None = None  # module name in syscalls.txt whose stubs this module carries
+    signing_level: int = 12   # SE_SIGNING_LEVEL_* Code Integrity records for it: 12 Windows, 8 Microsoft, 1 unsigned
 
     @property
     def is_exe(self) -> bool:
@@ -104,10 +105,13 @@ def modules() -> list[Module]:
         Module("faultrep.dll", "x64", ("faultrep.c",), 0x7FFBB8D10000, SYS32 + "faultrep.dll", core),
         Module("wersvc.dll", "x64", ("wersvc.c",), 0x7FFBA9C20000, SYS32 + "wersvc.dll",
                ("faultrep.dll", "rpcrt4.dll")),
-        Module("netsvcx.dll", "x64", ("netsvcx.c",), 0x7FFB98700000, SYS32 + "netsvcx.dll", ("kernelbase.dll",)),
+        Module("netsvcx.dll", "x64", ("netsvcx.c",), 0x7FFB98700000, SYS32 + "netsvcx.dll", ("kernelbase.dll",),
+               signing_level=1),
         Module("logsvc.dll", "x64", ("logsvc.c",), 0x7FFB98200000, SYS32 + "logsvc.dll", ("kernelbase.dll",)),
-        Module("evilmon.dll", "x64", ("evilmon.c",), 0x7FFB97510000, SYS32 + "evilmon.dll", ("kernel32.dll",)),
-        Module("k32hook.dll", "x64", ("k32hook.c",), 0x7FFB96500000, "C:\\Users\\Public\\k32hook.dll", core),
+        Module("evilmon.dll", "x64", ("evilmon.c",), 0x7FFB97510000, SYS32 + "evilmon.dll", ("kernel32.dll",),
+               signing_level=1),
+        Module("k32hook.dll", "x64", ("k32hook.c",), 0x7FFB96500000, "C:\\Users\\Public\\k32hook.dll", core,
+               signing_level=1),
         Module("ws2_32.dll", "x64", ("ws2_32.c",), 0x7FFBC4F00000, SYS32 + "ws2_32.dll", win),
         Module("wow64.dll", "x64", ("wow64.c",), 0x7FFBC27B0000, SYS32 + "wow64.dll", core),
         Module("wow64cpu.dll", "x64", ("wow64cpu.c", "wow64cpu_x86.S"), 0x77A40000, SYS32 + "wow64cpu.dll",
@@ -121,11 +125,13 @@ def modules() -> list[Module]:
         Module("user32.dll", "x86", ("user32.c",), 0x76E80000, WOW + "user32.dll", ("win32u.dll",)),
         Module("legacyapp.exe", "x86", ("hostexe.c",), 0x00400000,
                "C:\\Program Files (x86)\\Legacy\\legacyapp.exe",
-               ("user32.dll", "kernelbase.dll", "kernel32.dll"), ('EXE_NAME="legacyapp.exe"',)),
+               ("user32.dll", "kernelbase.dll", "kernel32.dll"), ('EXE_NAME="legacyapp.exe"',), signing_level=4),
     ]
+    levels = {"winword.exe": 8, "msmpeng.exe": 7}  # Office is Microsoft-signed, Defender antimalware-signed
     for i, (name, path) in enumerate(sorted(EXECUTABLES.items())):
         mods.append(Module(name, "x64", ("hostexe.c",), 0x7FF640000000 + i * 0x02000000, path,
-                           ("user32.dll", "kernelbase.dll", "kernel32.dll"), (f'EXE_NAME="{name}"',)))
+                           ("user32.dll", "kernelbase.dll", "kernel32.dll"), (f'EXE_NAME="{name}"',),
+                           signing_level=levels.get(name, 12)))
     return mods
 
 
@@ -271,6 +277,7 @@ def build_all(out: Path) -> dict:
                 "path": mod.path,
                 "base": mod.base,
                 "sha256": hashlib.sha256(target.read_bytes()).hexdigest(),
+                "signing_level": mod.signing_level,
                 "functions": functions(target, mod),
             }
     return catalog

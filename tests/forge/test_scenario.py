@@ -132,3 +132,16 @@ def test_paged_out_pages_are_not_present_but_the_rest_is(tmp_path):
     assert space.translate(0x5002000) is not None
     vad = next(v for v in plan.vads if v.label == "data")
     assert (vad.start, vad.end, vad.commit_pages) == (0x5000000, 0x5002FFF, 2)
+
+
+def test_signing_levels_come_from_the_catalog_unless_the_scenario_says(tmp_path):
+    text = BASE + NOTEPAD + '''  [[process.module]]
+  name = "k32hook.dll"
+  [[process.module]]
+  name = "ole32.dll"
+  signing_level = 4
+'''
+    plan = forge(write(tmp_path, text), tmp_path / "out" / "x.raw").process(4120)
+    levels = {m.path.rsplit("\\", 1)[-1].lower(): m.signing_level for m in plan.modules}
+    assert plan.signature_level == 12 and levels["notepad.exe"] == 12 and levels["ntdll.dll"] == 12
+    assert levels["k32hook.dll"] == 1 and levels["ole32.dll"] == 4
