@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from .conftest import vol_json
+import pytest
+
+from callstack_forensics.forge import forge as forge_api
+
+from .conftest import REPO, vol_json
 
 
 def flatten(rows):
@@ -56,3 +60,28 @@ def test_real_kernel_layouts_list_every_thread(benign_real_isf_image):
     assert {(r["PID"], r["TID"]) for r in stacks} == threads_of(benign_real_isf_image)
     unwound = [r for r in stacks if r["Frame"] is not None]
     assert len({(r["PID"], r["TID"]) for r in unwound}) > 100
+
+
+SCENARIOS = sorted((REPO / "samples" / "scenarios").glob("*.toml"))
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda p: p.stem)
+def test_plugin_gives_each_scenario_thread_its_call_chain_frame_by_frame(scenario, tmp_path):
+    """Through vol: every thread's frames are exactly the return addresses the forge laid out
+    from the scenario's `module!function` chain (64-bit part then 32-bit part for WOW64)."""
+    result = forge_api(scenario, tmp_path / "x.raw")
+    rows = [r for r in flatten(vol_json(result.image, "callstacks.stacks")) if r["Frame"] is not None]
+    got: dict[tuple[int, int], list[int]] = {}
+    for row in rows:
+        got.setdefault((row["PID"], row["TID"]), []).append(row["Address"])
+    for plan in result.plans:
+        for thread in plan.threads:
+            if plan.kernel_only or not thread.return_addresses:
+                continue
+            frames = got[(plan.pid, thread.tid)]
+            if thread.wow64 is None:
+                assert frames == thread.return_addresses, (scenario.stem, plan.name, thread.tid)
+            else:
+                cut = len(frames) - len(thread.return_addresses32)
+                assert frames[cut:] == thread.return_addresses32, (scenario.stem, plan.name, thread.tid)
+                assert cut > 0 and frames[:cut] == thread.return_addresses[:cut], (scenario.stem, plan.name, thread.tid)
