@@ -30,7 +30,7 @@ oracle: install system-deps
 	$(PY) -m tests.wine.oracle
 
 demo: install system-deps
-	$(PY) -m tests.wine.demo
+	$(PY) samples/demo.py
 
 bench: install
 	$(PY) -m tests.bench
