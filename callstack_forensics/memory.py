@@ -16,7 +16,6 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import enum
-import struct
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -258,24 +257,6 @@ class ProcessMemory(ABC):
             cur += chunk
         return bytes(out)
 
-    def read_tail(self, end: int, size: int) -> bytes:
-        """Read as many *trailing* bytes of ``[end - size, end)`` as are present."""
-        out = b""
-        cur = end
-        start = max(0, end - size)
-        while cur > start:
-            page_start = max(start, (cur - 1) & ~(PAGE_SIZE - 1))
-            try:
-                out = self.read(page_start, cur - page_start) + out
-            except MemoryMissing:
-                break
-            cur = page_start
-        return out
-
-    def read_pointer(self, address: int, size: int = 8) -> int:
-        data = self.read(address, size)
-        return struct.unpack("<Q" if size == 8 else "<I", data)[0]
-
     @cached_property
     def _region_index(self) -> tuple[list[int], list[Region]]:
         regs = sorted(self.regions(), key=lambda r: r.start)
@@ -300,17 +281,6 @@ class ProcessMemory(ABC):
             return mods[i]
         return None
 
-    def is_executable(self, address: int) -> bool | None:
-        """True/False from the region's protection; None when it is unknown.
-
-        Addresses inside a module whose region protection is unknown count as
-        executable only when the module's section says so; that decision is
-        left to the caller, which has the parsed PE.
-        """
-        region = self.region_at(address)
-        if region is None:
-            return False if self._region_index[1] else None
-        return region.executable
 
 
 def merge_sorted(items: Iterable[Region]) -> list[Region]:
