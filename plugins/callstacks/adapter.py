@@ -18,6 +18,7 @@ from functools import cached_property
 from typing import Any, Iterator
 
 from volatility3.framework import constants, exceptions, interfaces, renderers
+from volatility3.framework.configuration import requirements
 from volatility3.framework.objects import utility
 from volatility3.plugins.windows import handles, info, pslist, threads, vadinfo
 
@@ -493,6 +494,17 @@ def _vad_type(vad: Any) -> int | None:
         except AttributeError:
             continue
     return None
+
+
+def process_requirements() -> list[interfaces.configuration.RequirementInterface]:
+    """What every callstacks plugin needs to open processes and walk their threads."""
+    return [
+        requirements.ModuleRequirement(name="kernel", description="Windows kernel", architectures=["Intel64"]),
+        requirements.ListRequirement(name="pid", element_type=int, description="Process IDs to include", optional=True),
+        requirements.IntRequirement(name="max-frames", description="Frames per stack at most", default=256, optional=True),
+        requirements.VersionRequirement(name="pslist", component=pslist.PsList, version=(3, 0, 0)),
+        requirements.VersionRequirement(name="threads", component=threads.Threads, version=(3, 0, 0)),
+    ]
 
 
 def list_processes(

@@ -15,8 +15,9 @@ from typing import Iterator
 from volatility3.cli import text_renderer
 from volatility3.framework import interfaces, renderers
 from volatility3.framework.configuration import requirements
-from volatility3.plugins.windows import handles, info, pslist, threads
+from volatility3.plugins.windows import handles, info
 
+from . import adapter
 from .collect import collect_events
 
 vollog = logging.getLogger(__name__)
@@ -28,14 +29,9 @@ class EcsJson(str):
 
 def common_requirements() -> list[interfaces.configuration.RequirementInterface]:
     """What ``callstacks.events`` and ``callstacks.detect`` both need."""
-    return [
-        requirements.ModuleRequirement(name="kernel", description="Windows kernel", architectures=["Intel64"]),
-        requirements.ListRequirement(name="pid", element_type=int, description="Process IDs to include", optional=True),
-        requirements.IntRequirement(name="max-frames", description="Frames per stack at most", default=256, optional=True),
+    return adapter.process_requirements() + [
         requirements.BooleanRequirement(name="no-yara", description="Do not scan unbacked executable memory with YARA",
                                         default=False, optional=True),
-        requirements.VersionRequirement(name="pslist", component=pslist.PsList, version=(3, 0, 0)),
-        requirements.VersionRequirement(name="threads", component=threads.Threads, version=(3, 0, 0)),
         requirements.VersionRequirement(name="handles", component=handles.Handles, version=(4, 0, 0)),
         requirements.VersionRequirement(name="info", component=info.Info, version=(2, 0, 0)),
     ]

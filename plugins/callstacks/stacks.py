@@ -8,7 +8,6 @@ from typing import Iterator
 from volatility3.framework import interfaces, renderers
 from volatility3.framework.configuration import requirements
 from volatility3.framework.renderers import format_hints
-from volatility3.plugins.windows import pslist, threads
 
 from callstack_forensics.context import ProcessContext, WalkOptions
 from callstack_forensics.modules import ImageCache
@@ -27,16 +26,11 @@ class Stacks(interfaces.plugins.PluginInterface):
 
     @classmethod
     def get_requirements(cls) -> list[interfaces.configuration.RequirementInterface]:
-        return [
-            requirements.ModuleRequirement(name="kernel", description="Windows kernel", architectures=["Intel64"]),
-            requirements.ListRequirement(name="pid", element_type=int, description="Process IDs to include", optional=True),
+        return adapter.process_requirements() + [
             requirements.ListRequirement(name="tid", element_type=int, description="Thread IDs to include", optional=True),
             requirements.BooleanRequirement(
                 name="bytes", description="Add the call-site bytes (hex) of each frame", default=False, optional=True
             ),
-            requirements.IntRequirement(name="max-frames", description="Frames per stack at most", default=256, optional=True),
-            requirements.VersionRequirement(name="pslist", component=pslist.PsList, version=(3, 0, 0)),
-            requirements.VersionRequirement(name="threads", component=threads.Threads, version=(3, 0, 0)),
         ]
 
     def _generator(self) -> Iterator[tuple[int, tuple]]:
