@@ -221,9 +221,9 @@ def virtual_unwind(
     rip, rsp = regs.rip, regs.rsp
     if rip is None or rsp is None:
         raise UnwindError("rip or rsp unknown")
-    out = regs.copy()
     if function is None:
-        return _pop_return(out, stack)
+        return leaf_unwind(regs, stack)
+    out = regs.copy()
     rva = rip - image_base
     info = parse_unwind_info(image, function.unwind)
     if in_prolog_possible:
@@ -237,6 +237,11 @@ def virtual_unwind(
     if machframe:
         return out
     return _pop_return(out, stack)
+
+
+def leaf_unwind(regs: Registers, stack: StackReader) -> Registers:
+    """The caller of code without unwind data that did not move RSP: return address at [rsp]."""
+    return _pop_return(regs.copy(), stack)
 
 
 def _pop_return(regs: Registers, stack: StackReader) -> Registers:

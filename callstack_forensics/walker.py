@@ -18,7 +18,7 @@ from .memory import MemoryMissing, ProcessMemory, ThreadInfo
 from .modules import ImageCache
 from .scan import scan_for_return
 from .stack import FoundBy, Frame, StopReason, ThreadStack
-from .unwind import Registers, StackReader, UnwindError, virtual_unwind
+from .unwind import Registers, StackReader, UnwindError, leaf_unwind, virtual_unwind
 from .wow64 import splice_wow64, walk_x86
 
 __all__ = ["WalkOptions", "walk_process", "walk_thread", "walk_registers"]
@@ -180,18 +180,10 @@ def _unwind_step(ctx: ProcessContext, cur: Registers, frame0: bool) -> _Step:
             return _Step(None, failure=f"unwind data at {rip:#x} gave a non-code return address {new.rip:#x}")
         return _Step(new)
     try:
-        new = _leaf(cur, reader)
+        new = leaf_unwind(cur, reader)
     except (UnwindError, MemoryMissing) as exc:
         return _Step(None, failure=f"stack unreadable at {cur.rsp:#x}: {exc}")
     return _accept_leaf(ctx, new, rip)
-
-
-def _leaf(cur: Registers, reader: StackReader) -> Registers:
-    out = cur.copy()
-    assert cur.rsp is not None
-    out.set("rip", reader.u64(cur.rsp))
-    out.set("rsp", cur.rsp + 8)
-    return out
 
 
 def _accept_leaf(ctx: ProcessContext, new: Registers, rip: int) -> _Step:
