@@ -25,6 +25,7 @@ What it trusts and what it refuses:
 from __future__ import annotations
 
 import bisect
+import datetime as dt
 import mmap
 import os
 import struct
@@ -194,6 +195,20 @@ def read_system_info(blob: _Blob, stream: Stream) -> int:
     """The processor architecture (PROCESSOR_ARCHITECTURE_*)."""
     _table(blob, stream, 2, 0, 0, "SystemInfo stream")
     return blob.unpack("<H", stream.rva, "SystemInfo stream")[0]
+
+
+def read_windows_version(blob: _Blob, stream: Stream) -> str | None:
+    """``Windows MAJOR.MINOR.BUILD`` from MINIDUMP_SYSTEM_INFO, for the report's header."""
+    if stream.size < 20:
+        return None
+    major, minor, build = blob.unpack("<III", stream.rva + 8, "SystemInfo stream")
+    return f"Windows {major}.{minor}.{build}"
+
+
+def read_capture_time(blob: _Blob) -> dt.datetime | None:
+    """MINIDUMP_HEADER.TimeDateStamp: when the dump was written (seconds since 1970, UTC)."""
+    (stamp,) = blob.unpack("<I", 20, "MINIDUMP_HEADER")
+    return dt.datetime.fromtimestamp(stamp, dt.timezone.utc) if stamp else None
 
 
 def read_misc_info(blob: _Blob, stream: Stream) -> int | None:
@@ -561,6 +576,9 @@ class MinidumpMemory(ProcessMemory):
         self.streams = read_directory(blob)
         streams = _Streams.of(self.streams)
         self.architecture = self._architecture(blob, streams)
+        system = streams.get(SYSTEM_INFO)
+        self.windows_version = read_windows_version(blob, system) if system else None
+        self.captured_at = read_capture_time(blob)
         self.pointer_size = 4 if self.architecture == ARCH_X86 else 8
         module_stream = streams.get(MODULE_LIST)
         written = read_modules(blob, module_stream) if module_stream else []
@@ -679,6 +697,11 @@ class MinidumpMemory(ProcessMemory):
 
     def threads(self) -> Sequence[ThreadInfo]:
         return self._threads
+
+    def holds_module_images(self) -> bool:
+        """True when every module's headers are in the dump (a full dump); a normal dump holds
+        stacks and thread data only, and its modules must come from files (``--modules``)."""
+        return all(self.memory.contains(m.base) for m in self._modules)
 
     @property
     def has_protections(self) -> bool:

@@ -1,17 +1,20 @@
 """Open what a responder hands us: a user-mode minidump or a full memory image.
 
-Each source yields :class:`ProcessMemory` objects; the rest of the pipeline does
-not care where they came from. Memory images go through the Volatility adapter
-(``plugins/``), which is loaded only when one is opened, so the core stays free
-of Volatility.
+A minidump is read here, by the core's own reader; a memory image needs Volatility,
+which the core does not import: :func:`open_source` takes an ``open_image`` function from
+the front end (the CLI passes the Volatility session of ``plugins/``). Either way the
+result is a :class:`~callstack_forensics.analysis.Source`.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
+from .analysis.model import OpenedProcess, Source, SourceInfo
 from .memory import ProcessMemory
+from .modulefiles import ModuleFileMemory, ModuleFiles
 
 MINIDUMP_SIGNATURE = b"MDMP"
 
@@ -21,10 +24,14 @@ class SourceError(Exception):
 
 
 def sniff(path: Path) -> str:
-    """``minidump`` or ``image``; raises SourceError for unreadable or empty files."""
+    """``minidump`` or ``image``; raises SourceError for missing, unreadable or empty files."""
+    if path.is_dir():
+        raise SourceError(f"{path}: is a folder; give a memory image or a minidump file")
     try:
         with open(path, "rb") as handle:
             head = handle.read(8)
+    except FileNotFoundError as exc:
+        raise SourceError(f"{path}: no such file") from exc
     except OSError as exc:
         raise SourceError(f"{path}: cannot read: {exc.strerror or exc}") from exc
     if not head:
@@ -41,13 +48,47 @@ def open_minidump(path: Path) -> ProcessMemory:
         raise SourceError(f"{path}: not a usable minidump: {exc}") from exc
 
 
-def open_processes(path: Path) -> Iterator[ProcessMemory]:
-    """Every process the source holds (one for a minidump)."""
-    kind = sniff(path)
-    if kind == "minidump":
-        yield open_minidump(path)
-        return
-    raise SourceError(
-        f"{path}: not a minidump (no MDMP signature); full memory images are read through "
-        "Volatility: run `vol -p plugins callstacks.stacks -f IMAGE`"
-    )
+class MinidumpSource:
+    """The one process of a minidump; for a normal dump, module images from ``modules_dir``."""
+
+    def __init__(self, path: Path, modules_dir: Path | None = None) -> None:
+        dump = open_minidump(path)
+        self.dump = dump
+        files = None
+        if modules_dir is not None:
+            try:
+                files = ModuleFiles.scan(modules_dir)
+            except OSError as exc:
+                raise SourceError(f"--modules {modules_dir}: {exc}") from exc
+        full = dump.holds_module_images()
+        self.memory: ProcessMemory = dump if full else ModuleFileMemory(dump, files)
+        details = {"dump": "full memory (module images included)" if full else "normal (no module images)",
+                   "protections": "recorded" if dump.has_protections else "not recorded (shown as Unknown)"}
+        if modules_dir is not None:
+            details["modules folder"] = str(modules_dir)
+        self.info = SourceInfo(str(path), path.stat().st_size, "minidump", windows=dump.windows_version,
+                               details=details)
+
+    def processes(self) -> Iterator[OpenedProcess]:
+        note = None
+        if isinstance(self.memory, ModuleFileMemory):
+            missing = [f"{name}: {why}" for name, why in self.memory.module_sources().items()
+                       if not why.startswith(("dump", "file:"))]
+            if missing:
+                note = f"{len(missing)} module(s) without an image, their frames are not unwound: " + "; ".join(missing[:5])
+        yield OpenedProcess(self.memory.process, self.memory, note)
+
+    def observed_at(self) -> dt.datetime | None:
+        return self.dump.captured_at
+
+
+ImageOpener = Callable[[Path], Source]
+
+
+def open_source(path: Path, open_image: ImageOpener | None = None, modules_dir: Path | None = None) -> Source:
+    """A minidump is opened here; anything else goes to ``open_image`` (Volatility, in the CLI)."""
+    if sniff(path) == "minidump":
+        return MinidumpSource(path, modules_dir)
+    if open_image is None:
+        raise SourceError(f"{path}: not a minidump (no MDMP signature), and no memory-image reader was given")
+    return open_image(path)

@@ -9,18 +9,18 @@ from typer.testing import CliRunner
 from callstack_forensics.cli.app import build_app
 
 
-def test_not_a_minidump_is_a_usage_error_naming_the_file(tmp_path: Path):
+def test_neither_minidump_nor_memory_image_is_a_usage_error_naming_the_file(tmp_path: Path):
     junk = tmp_path / "junk.bin"
     junk.write_bytes(b"\x00" * 64)
     result = CliRunner().invoke(build_app(), ["stacks", str(junk)])
     assert result.exit_code == 2
-    assert "junk.bin" in result.output and "not a minidump" in result.output
+    assert "junk.bin" in result.output and "not a Windows memory image" in result.output
 
 
 def test_missing_and_empty_files_exit_2(tmp_path: Path):
     empty = tmp_path / "empty.dmp"
     empty.write_bytes(b"")
-    for path, words in ((tmp_path / "nope.dmp", "cannot read"), (empty, "empty file")):
+    for path, words in ((tmp_path / "nope.dmp", "no such file"), (empty, "empty file")):
         result = CliRunner().invoke(build_app(), ["stacks", str(path)])
         assert result.exit_code == 2 and words in result.output
 

@@ -5,52 +5,72 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from ..analysis import Source
 from ..context import ProcessContext, WalkOptions
 from ..modules import ImageCache
-from ..sources import SourceError, open_processes
-from ..stack import ThreadStack
+from ..sources import SourceError
+from ..stack import StopReason, ThreadStack
 from ..walker import walk_thread
+from . import common
+from .common import RunOptions
+from .progress_view import RichStages
 
-EXAMPLE = "Example: callstack-forensics stacks notepad.dmp --tid 1234 --bytes"
+EXAMPLE = """Examples:
+
+  callstack-forensics stacks notepad.dmp --tid 1234 --bytes
+
+  callstack-forensics stacks mem.raw --symbols ./symbols --pid 6092 --json"""
 
 
 def register(app: typer.Typer) -> None:
     @app.command("stacks", help=f"Print every thread's rebuilt user-mode call stack.\n\n{EXAMPLE}")
     def stacks(
-        source: Path = typer.Argument(..., help="A user-mode minidump (.dmp)."),
+        source: Path = typer.Argument(..., help=common.SOURCE_HELP),
         pid: Optional[list[int]] = typer.Option(None, "--pid", help="Only these process ids (repeatable)."),
         tid: Optional[list[int]] = typer.Option(None, "--tid", help="Only these thread ids (repeatable)."),
+        symbols: Optional[list[Path]] = common.symbols_option(),
+        modules: Optional[Path] = common.modules_option(),
         as_json: bool = typer.Option(False, "--json", help="One JSON object per thread on stdout."),
+        quiet: bool = common.quiet_option(),
         show_bytes: bool = typer.Option(False, "--bytes", help="Show the call-site bytes in the table."),
         max_frames: int = typer.Option(256, "--max-frames", min=1, help="Frames per stack at most."),
         max_stack_bytes: int = typer.Option(1 << 20, "--max-stack-bytes", min=4096, help="Stack bytes one thread's scan may read."),
     ) -> None:
-        err = Console(stderr=True)
-        options = WalkOptions(max_frames=max_frames, max_stack_bytes=max_stack_bytes)
+        opts = RunOptions(symbols=list(symbols or []), pids=list(pid or []), tids=list(tid or []), as_json=as_json,
+                          quiet=quiet, modules_dir=modules, max_frames=max_frames, max_stack_bytes=max_stack_bytes,
+                          hash_source=False)
+        console = common.human_console(opts)
+        out = Console(width=200) if not Console().is_terminal else Console()
         try:
-            for result in iter_stacks(source, options, set(pid or ()), set(tid or ())):
+            with RichStages(console) as stages:
+                opened = common.open_with_progress(source, opts, stages)
+            for result in iter_stacks(opened, opts.walk(), set(opts.pids), set(opts.tids)):
                 if as_json:
                     sys.stdout.write(json.dumps(result.to_json()) + "\n")
                 else:
-                    Console().print(stack_table(result, show_bytes))
+                    out.print(stack_table(result, show_bytes))
         except SourceError as exc:
-            err.print(f"[red]error:[/red] {exc}")
-            raise typer.Exit(2) from exc
+            raise common.fail(console, str(exc)) from exc
 
 
-def iter_stacks(source: Path, options: WalkOptions, pids: set[int], tids: set[int]):
+def iter_stacks(source: Source, options: WalkOptions, pids: set[int], tids: set[int]) -> Iterator[ThreadStack]:
+    """Each selected thread's stack; a process that could not be opened yields one stack saying why."""
     images = ImageCache()
-    for memory in open_processes(source):
-        if pids and memory.process.pid not in pids:
+    for item in source.processes():
+        if pids and item.info.pid not in pids:
             continue
-        ctx = ProcessContext(memory, options, images)
-        for thread in memory.threads():
+        if item.memory is None:
+            yield ThreadStack(item.info.pid, 0, item.info.name, stop_reason=StopReason.UNREADABLE,
+                              note=f"process not readable: {item.note}")
+            continue
+        ctx = ProcessContext(item.memory, options, images)
+        for thread in item.memory.threads():
             if tids and thread.tid not in tids:
                 continue
             yield walk_thread(ctx, thread)

@@ -31,15 +31,15 @@ class EventPipeline:
     tables: SyscallTables = field(default_factory=SyscallTables)
     yara: YaraScanner | None = None
 
-    def view(self, memory: ProcessMemory, note: str | None = None) -> ProcessView:
-        """Walk every thread of a process and scan its unbacked executable memory."""
+    def view(self, memory: ProcessMemory, note: str | None = None, tids: set[int] | None = None) -> ProcessView:
+        """Walk every thread of a process (or only ``tids``) and scan its unbacked executable memory."""
         ctx = ProcessContext(memory, self.options, self.images)
         notes = [note] if note else []
         try:
             threads = list(memory.threads())
         except Exception as exc:  # a source that cannot list threads still yields a process event
             threads, notes = [], notes + [f"threads not listed ({exc})"]
-        stacks = [_walk(ctx, thread) for thread in threads]
+        stacks = [_walk(ctx, thread) for thread in threads if not tids or thread.tid in tids]
         yara = None
         if self.yara is not None and self.yara.available:
             try:

@@ -1,4 +1,5 @@
-"""Open an image's processes for the event builder: the Volatility half of ``callstacks.events`` / ``detect``.
+"""The events of an image for ``callstacks.events`` / ``detect``: the core's analysis over the
+plugin's context, with Volatility's progress callback.
 
 Every process is opened for its identity (parents, children and lineage need all of
 them); only the selected processes (``--pid``) and their ancestors are walked, since an
@@ -13,15 +14,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 from volatility3.framework import interfaces
-from volatility3.framework.objects import utility
 
+from callstack_forensics.analysis import AnalysisOptions, analyze
 from callstack_forensics.context import WalkOptions
-from callstack_forensics.events.model import ProcessView
-from callstack_forensics.events.pipeline import EventPipeline
-from callstack_forensics.memory import ProcessInfo
 from callstack_forensics.yara_scan import YaraScanner, default_yara_dir
 
-from . import adapter
+from .session import KernelSource
 
 Progress = Callable[[float, str], None]
 
@@ -35,70 +33,39 @@ class Collected:
     notes: list[str]
 
 
+class VolatilityProgress:
+    """The core's stage progress as Volatility's one-line percentage callback."""
+
+    def __init__(self, callback: Progress) -> None:
+        self.callback = callback
+        self.totals: dict[str, int | None] = {}
+
+    def stage(self, name: str, total: int | None) -> None:
+        self.totals[name] = total
+        self.callback(0.0, f"{name}...")
+
+    def advance(self, name: str, done: int, detail: str = "") -> None:
+        total = self.totals.get(name)
+        self.callback(100.0 * done / total if total else 0.0, f"{name}: {detail}")
+
+    def finish(self, name: str, summary: str = "") -> None:
+        self.callback(100.0, f"{name}: {summary}")
+
+
 def collect_events(context: interfaces.context.ContextInterface, kernel: str, pids: list[int] | None,
                    progress: Progress, max_frames: int = 256, yara: bool = True,
-                   with_ancestors: bool = False) -> Collected:
+                   with_ancestors: bool = False, max_stack_bytes: int | None = None) -> Collected:
     """Events of the selected processes (all without ``pids``); ``with_ancestors`` adds the events of
     their ancestors, which lineage rules (``descendant of``) need to see."""
-    procs = list(adapter.list_processes(context, kernel))
-    types = _object_types(context, kernel)
+    walk = WalkOptions(max_frames=max_frames)
+    if max_stack_bytes:
+        walk = WalkOptions(max_frames=max_frames, max_stack_bytes=max_stack_bytes)
     scanner = YaraScanner.from_dirs([default_yara_dir()]) if yara else None
-    pipeline = EventPipeline(WalkOptions(max_frames=max_frames), yara=scanner)
-    opened = [_open(context, kernel, proc, types) for proc in procs]
-    infos = {o[0].pid: o[0] for o in opened}
-    selected = set(pids) if pids else None
-    walk = _with_ancestors(selected, infos) if selected is not None else set(infos)
-    views: list[ProcessView] = []
-    for number, (info, memory, note) in enumerate(opened):
-        progress(100.0 * number / max(len(opened), 1), f"Building events of process {info.pid}")
-        if memory is not None and info.pid in walk:
-            views.append(pipeline.view(memory, note or _adapter_note(memory)))
-        else:
-            views.append(EventPipeline.identity_only(info, note))
-    emit = walk if with_ancestors and selected is not None else selected
-    events = pipeline.events(views, adapter.system_time(context, kernel), emit)
+    options = AnalysisOptions(walk=walk, yara=scanner, pids=set(pids) if pids else None,
+                              emit_ancestors=with_ancestors)
+    result = analyze(KernelSource(context, kernel), options, VolatilityProgress(progress))
     notes = list(scanner.errors) if scanner is not None else []
-    return Collected(events, selected, notes)
-
-
-def _object_types(context: interfaces.context.ContextInterface, kernel: str) -> adapter.ObjectTypes | None:
-    try:
-        return adapter.ObjectTypes.read(context, kernel)
-    except Exception:  # no type map: handles stay unresolved, events lose those fields only
-        return None
-
-
-def _open(context: interfaces.context.ContextInterface, kernel: str, proc: Any,
-          types: adapter.ObjectTypes | None) -> tuple[ProcessInfo, adapter.VolatilityProcess | None, str | None]:
-    memory = adapter.open_process(context, kernel, proc, types)
-    if isinstance(memory, str):
-        return _bare_info(proc), None, memory
-    return memory.process, memory, None
-
-
-def _bare_info(proc: Any) -> ProcessInfo:
-    """What the _EPROCESS alone says when its address space cannot be opened."""
-    try:
-        name = utility.array_to_string(proc.ImageFileName)
-        return ProcessInfo(int(proc.UniqueProcessId), name, ppid=int(proc.InheritedFromUniqueProcessId),
-                           object_address=int(proc.vol.offset))
-    except Exception:
-        return ProcessInfo(-1, "unreadable", object_address=int(proc.vol.offset))
-
-
-def _adapter_note(memory: adapter.VolatilityProcess) -> str | None:
-    return "; ".join(memory.notes) or None
-
-
-def _with_ancestors(selected: set[int], infos: dict[int, ProcessInfo]) -> set[int]:
-    out = set()
-    for pid in selected:
-        seen = set()
-        while pid in infos and pid not in seen:
-            seen.add(pid)
-            out.add(pid)
-            pid = infos[pid].ppid if infos[pid].ppid is not None else -1
-    return out
+    return Collected(result.events, options.pids, notes)
 
 
 def rule_dirs(given: list[str] | None, argv: list[str], default: Path) -> list[Path]:

@@ -1,0 +1,46 @@
+"""A rule match as a case-file finding: the rule's text, who it is about, and which frames fired it.
+
+A frame path such as ``process.parent.thread.Ext.call_stack`` names the thread that
+frame belongs to (the parent's creating thread there), so each matched frame carries the
+pid/tid the report needs to highlight it in the right stack.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..eql.fields import lookup
+from ..events.detections import detection_row
+from ..rules import Match
+from .model import Analysis, Finding, MatchedFrame
+
+CALL_STACK_SUFFIX = ".thread.Ext.call_stack"
+
+
+def finding_from_match(match: Match, analysis: Analysis) -> Finding:
+    row = detection_row(match)
+    rule = match.rule
+    finding = Finding(rule.id, rule.name, rule.severity, rule.description, rule.query, row.pid, row.process,
+                      row.tid, event_actions=row.event_actions, evidence=row.evidence, events=match.events)
+    finding.frames = [f for f in (_matched_frame(match.events, path, index) for path, index in match.matched_frames)
+                      if f is not None]
+    return finding
+
+
+def _matched_frame(events: list[dict[str, Any]], path: str, index: int) -> MatchedFrame | None:
+    for event in events:
+        frames = _get(event, path)
+        if not isinstance(frames, list) or not 0 <= index < len(frames) or not isinstance(frames[index], dict):
+            continue
+        owner = path[: -len(CALL_STACK_SUFFIX)] if path.endswith(CALL_STACK_SUFFIX) else "process"
+        pid, tid = _get(event, f"{owner}.pid"), _get(event, f"{owner}.thread.id")
+        return MatchedFrame(path, index, pid if isinstance(pid, int) else None, tid if isinstance(tid, int) else None,
+                            str(frames[index].get("symbol_info", "?")))
+    return None
+
+
+def _get(event: dict[str, Any], path: str) -> Any:
+    try:
+        return lookup(event, (path,))
+    except Exception:
+        return None

@@ -1,0 +1,139 @@
+"""What ``analyze``, ``report``, ``events`` and ``stacks`` share: options, opening the source, running.
+
+Human output (progress, errors, tables when ``--json`` is given) goes to stderr, machine
+output to stdout; errors a person can act on exit with code 2 and one clear message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from ..analysis import Analysis, AnalysisOptions, Source, analyze
+from ..analysis.fingerprint import sha256_file
+from ..context import WalkOptions
+from ..rules import default_rules_dir, load_rules
+from ..sources import SourceError, open_source
+from ..yara_scan import YaraScanner, default_yara_dir
+from .progress_view import RichStages
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+
+SOURCE_HELP = "A Windows memory image (raw, crash dump, ...) or a process minidump (.dmp)."
+
+
+def rules_option() -> list[Path] | None:
+    return typer.Option(None, "--rules", help="More rule folders (Elastic endpoint TOML), added to the shipped rules/; repeatable.")
+
+
+def symbols_option() -> list[Path] | None:
+    return typer.Option(None, "--symbols", help="Folder of Volatility symbol tables (DIR/windows/ntkrnlmp.pdb/GUID-AGE.json.xz); repeatable.")
+
+
+def pid_option() -> list[int] | None:
+    return typer.Option(None, "--pid", help="Only these process ids (repeatable); their ancestors are still read for lineage.")
+
+
+def json_option() -> bool:
+    return typer.Option(False, "--json", help="Machine output (JSON) on stdout; the human output goes to stderr.")
+
+
+def quiet_option() -> bool:
+    return typer.Option(False, "--quiet", "-q", help="No progress and no tables on stderr; errors still show.")
+
+
+def modules_option() -> Optional[Path]:
+    return typer.Option(None, "--modules", help="For a normal minidump: folder of the module files (matched by name, size and timestamp).")
+
+
+@dataclass
+class RunOptions:
+    """Every option a source-reading command may take; each command fills what it offers."""
+
+    rules: list[Path] = field(default_factory=list)
+    symbols: list[Path] = field(default_factory=list)
+    pids: list[int] = field(default_factory=list)
+    tids: list[int] = field(default_factory=list)
+    as_json: bool = False
+    quiet: bool = False
+    modules_dir: Path | None = None
+    download_symbols: bool = False
+    cache_dir: Path | None = None
+    max_frames: int = 256
+    max_stack_bytes: int = 1 << 20
+    yara: bool = True
+    hash_source: bool = True
+
+    def walk(self) -> WalkOptions:
+        return WalkOptions(max_frames=self.max_frames, max_stack_bytes=self.max_stack_bytes)
+
+
+def human_console(opts: RunOptions) -> Console:
+    """Where people read: stderr always (stdout stays clean for --json and pipes); silent with --quiet."""
+    console = Console(stderr=True, quiet=opts.quiet)
+    if not console.is_terminal:  # piped or captured: do not squeeze tables into 80 columns
+        console.width = 200
+    return console
+
+
+def fail(console: Console, message: str) -> typer.Exit:
+    """Print an actionable error (even with --quiet) and give the usage/input exit code."""
+    Console(stderr=True).print(f"[red]error:[/red] {_escape(message)}", soft_wrap=True)
+    return typer.Exit(EXIT_USAGE)
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def open_with_progress(path: Path, opts: RunOptions, stages: RichStages) -> Source:
+    """The source (minidump or image), with Volatility's own setup shown as the ``image`` stage."""
+
+    def open_image(image: Path) -> Source:
+        from .volatility_bridge import session_module
+
+        session = session_module()
+        settings = session.VolatilitySettings(list(opts.symbols), opts.cache_dir, opts.download_symbols)
+        callback = stages.volatility_callback("image")
+        try:
+            source = session.open_image(image, settings, callback)
+        except session.ImageOpenError as exc:
+            raise SourceError(str(exc)) from exc
+        stages.finish("image", source.info.windows or "kernel found")
+        return source
+
+    source = open_source(path, open_image, opts.modules_dir)
+    source.info.path = str(path)
+    source.info.size = path.stat().st_size
+    if opts.hash_source:
+        stages.stage("sha256", source.info.size)
+        source.info.sha256 = sha256_file(path, lambda done: stages.advance("sha256", done, ""))
+        stages.finish("sha256", source.info.sha256[:16] + "...")
+    return source
+
+
+def run_analysis(path: Path, opts: RunOptions, console: Console, with_rules: bool = True,
+                 emit_ancestors: bool = True) -> Analysis:
+    """Open, walk, build events and (``with_rules``) run the rules, with rich progress on ``console``."""
+    dirs = [default_rules_dir(), *[p for p in opts.rules if p != default_rules_dir()]]
+    for folder in opts.rules:
+        if not folder.is_dir():
+            raise SourceError(f"--rules {folder}: not a folder")
+    for folder in opts.symbols:
+        if not folder.is_dir():
+            raise SourceError(f"--symbols {folder}: not a folder")
+    with RichStages(console) as stages:
+        source = open_with_progress(path, opts, stages)
+        options = AnalysisOptions(walk=opts.walk(), rule_dirs=dirs, pids=set(opts.pids) or None,
+                                  tids=set(opts.tids) or None, emit_ancestors=emit_ancestors)
+        if opts.yara:
+            options.yara = YaraScanner.from_dirs([default_yara_dir()])
+        if with_rules:
+            options.ruleset = load_rules(dirs)
+        return analyze(source, options, stages)

@@ -1,0 +1,145 @@
+"""Module images from files on disk, for dumps that hold only stacks (``--modules DIR``).
+
+A normal minidump (procdump without ``-ma``, many WER dumps) records each module's name,
+base, SizeOfImage and timestamp but none of its pages, so unwind data, exports and
+call-site bytes are missing. Given the module files (copied from the host, or a symbol
+store), a module is filled in only from a file whose name, SizeOfImage and PE timestamp
+all match: a different build of ntdll would unwind garbage. The file is mapped by
+sections and relocated to the base the dump records, so its bytes are the ones the
+process had. A module with no matching file keeps reading as missing, with a reason that
+says which file was wanted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import pefile
+
+from .memory import HandleInfo, MemoryMissing, Module, ProcessMemory, Region, ThreadInfo
+
+MAX_FILES = 200_000  # a DIR argument pointing at / must not walk the whole disk forever
+
+
+@dataclass(slots=True)
+class ModuleFiles:
+    """The PE files of a folder (recursively), indexed by lower-case file name."""
+
+    directory: Path
+    by_name: dict[str, list[Path]] = field(default_factory=dict)
+
+    @classmethod
+    def scan(cls, directory: Path) -> "ModuleFiles":
+        if not directory.is_dir():
+            raise NotADirectoryError(f"{directory}: not a folder")
+        files = cls(directory)
+        for count, path in enumerate(p for p in directory.rglob("*") if p.is_file()):
+            if count >= MAX_FILES:
+                break
+            files.by_name.setdefault(path.name.lower(), []).append(path)
+        return files
+
+    def find(self, module: Module) -> tuple[Path | None, str]:
+        """The file that is this module (name, SizeOfImage and timestamp agree), or why none is."""
+        candidates = self.by_name.get(module.name.lower(), [])
+        if not candidates:
+            return None, f"no file named {module.name} in {self.directory}"
+        seen = []
+        for path in candidates:
+            size, stamp = _header_identity(path)
+            if size == module.size and (module.timestamp is None or stamp == module.timestamp):
+                return path, ""
+            seen.append(f"{path.name}: SizeOfImage {_hex(size)} timestamp {_hex(stamp)}")
+        want = f"SizeOfImage {module.size:#x} timestamp {_hex(module.timestamp)}"
+        return None, f"no file in {self.directory} matches {module.name} ({want}); found " + "; ".join(seen[:3])
+
+
+def _header_identity(path: Path) -> tuple[int | None, int | None]:
+    try:
+        pe = pefile.PE(str(path), fast_load=True)
+        try:
+            return int(pe.OPTIONAL_HEADER.SizeOfImage), int(pe.FILE_HEADER.TimeDateStamp)
+        finally:
+            pe.close()
+    except (pefile.PEFormatError, OSError, AttributeError, ValueError):
+        return None, None
+
+
+def _hex(value: int | None) -> str:
+    return f"{value:#x}" if value is not None else "unknown"
+
+
+class ModuleFileMemory(ProcessMemory):
+    """A dump's memory, with the pages of its modules served from matching files where the
+    dump does not hold them. Everything the dump does hold wins over the file."""
+
+    def __init__(self, inner: ProcessMemory, files: ModuleFiles | None) -> None:
+        self.inner = inner
+        self.files = files
+        self.process = inner.process
+        self._images: dict[int, bytes | str] = {}
+
+    def read(self, address: int, size: int) -> bytes:
+        try:
+            return self.inner.read(address, size)
+        except MemoryMissing:
+            module = self.inner.module_at(address)
+            if module is None or address + size > module.end:
+                raise
+            image = self.image(module)
+            if isinstance(image, str):
+                raise MemoryMissing(address, image) from None
+            offset = address - module.base
+            return image[offset : offset + size]
+
+    def image(self, module: Module) -> bytes | str:
+        """The module's mapped bytes from its file, or the reason there are none (cached)."""
+        found = self._images.get(module.base)
+        if found is None:
+            found = self._load(module)
+            self._images[module.base] = found
+        return found
+
+    def _load(self, module: Module) -> bytes | str:
+        if self.files is None:
+            return f"{module.name} is not in the dump (it holds no module images): pass --modules DIR with the module files"
+        path, why = self.files.find(module)
+        if path is None:
+            return f"{module.name} is not in the dump and {why}"
+        try:
+            pe = pefile.PE(str(path))
+            try:
+                mapped = pe.get_memory_mapped_image(ImageBase=module.base)
+            finally:
+                pe.close()
+        except (pefile.PEFormatError, OSError, ValueError) as exc:
+            return f"{module.name}: {path} is not a usable PE file ({exc})"
+        return bytes(mapped[: module.size]).ljust(module.size, b"\0")
+
+    def module_sources(self) -> dict[str, str]:
+        """Per module name: ``dump``, the file it came from, or why it is missing (for the report)."""
+        out = {}
+        for module in self.inner.modules():
+            try:
+                self.inner.read(module.base, 2)
+                out[module.name] = "dump"
+                continue
+            except MemoryMissing:
+                pass
+            image = self.image(module)
+            out[module.name] = image if isinstance(image, str) else f"file: {self.files.find(module)[0]}"
+        return out
+
+    def regions(self) -> Sequence[Region]:
+        return self.inner.regions()
+
+    def modules(self) -> Sequence[Module]:
+        return self.inner.modules()
+
+    def threads(self) -> Sequence[ThreadInfo]:
+        return self.inner.threads()
+
+    def handle(self, value: int) -> HandleInfo | None:
+        return self.inner.handle(value)
