@@ -44,13 +44,14 @@ def register(app: typer.Typer) -> None:
         as_json: bool = common.json_option(),
         quiet: bool = common.quiet_option(),
         modules: Optional[Path] = common.modules_option(),
+        cache_dir: Optional[Path] = common.cache_dir_option(),
         download_symbols: bool = typer.Option(False, "--download-symbols", help="Let Volatility fetch a missing kernel symbol table from Microsoft."),
         max_frames: int = typer.Option(256, "--max-frames", min=1, help="Frames per stack at most."),
         max_stack_bytes: int = typer.Option(1 << 20, "--max-stack-bytes", min=4096, help="Stack bytes read per thread at most."),
         no_yara: bool = typer.Option(False, "--no-yara", help="Do not scan unbacked executable memory with YARA."),
     ) -> None:
         opts = RunOptions(rules=list(rules or []), symbols=list(symbols or []), pids=list(pid or []), as_json=as_json,
-                          quiet=quiet, modules_dir=modules, download_symbols=download_symbols, max_frames=max_frames,
+                          quiet=quiet, modules_dir=modules, cache_dir=cache_dir, download_symbols=download_symbols, max_frames=max_frames,
                           max_stack_bytes=max_stack_bytes, yara=not no_yara)
         console = common.human_console(opts)
         try:

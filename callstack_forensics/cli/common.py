@@ -46,6 +46,10 @@ def quiet_option() -> bool:
     return typer.Option(False, "--quiet", "-q", help="No progress and no tables on stderr; errors still show.")
 
 
+def cache_dir_option() -> Optional[Path]:
+    return typer.Option(None, "--cache-dir", help="Volatility's cache folder (default: Volatility's own); a fresh one forgets symbol tables found earlier.")
+
+
 def modules_option() -> Optional[Path]:
     return typer.Option(None, "--modules", help="For a normal minidump: folder of the module files (matched by name, size and timestamp).")
 
@@ -82,11 +86,11 @@ def human_console(opts: RunOptions) -> Console:
 
 def fail(console: Console, message: str) -> typer.Exit:
     """Print an actionable error (even with --quiet) and give the usage/input exit code."""
-    Console(stderr=True).print(f"[red]error:[/red] {_escape(message)}", soft_wrap=True)
+    Console(stderr=True).print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
     return typer.Exit(EXIT_USAGE)
 
 
-def _escape(text: str) -> str:
+def escape(text: str) -> str:
     from rich.markup import escape
 
     return escape(text)
