@@ -25,27 +25,35 @@ MAX_FILES = 200_000  # a DIR argument pointing at / must not walk the whole disk
 
 @dataclass(slots=True)
 class ModuleFiles:
-    """The PE files of a folder (recursively), indexed by lower-case file name."""
+    """The files of some folders (recursively), indexed by lower-case file name."""
 
-    directory: Path
+    directories: list[Path]
     by_name: dict[str, list[Path]] = field(default_factory=dict)
 
     @classmethod
-    def scan(cls, directory: Path) -> "ModuleFiles":
-        if not directory.is_dir():
-            raise NotADirectoryError(f"{directory}: not a folder")
-        files = cls(directory)
-        for count, path in enumerate(p for p in directory.rglob("*") if p.is_file()):
-            if count >= MAX_FILES:
-                break
-            files.by_name.setdefault(path.name.lower(), []).append(path)
+    def scan(cls, directories: Sequence[Path]) -> "ModuleFiles":
+        files = cls(list(directories))
+        count = 0
+        for directory in directories:
+            if not directory.is_dir():
+                raise NotADirectoryError(f"{directory}: not a folder")
+            for path in directory.rglob("*"):
+                if count >= MAX_FILES:
+                    return files
+                if path.is_file():
+                    count += 1
+                    files.by_name.setdefault(path.name.lower(), []).append(path)
         return files
+
+    @property
+    def where(self) -> str:
+        return ", ".join(str(d) for d in self.directories)
 
     def find(self, module: Module) -> tuple[Path | None, str]:
         """The file that is this module (name, SizeOfImage and timestamp agree), or why none is."""
         candidates = self.by_name.get(module.name.lower(), [])
         if not candidates:
-            return None, f"no file named {module.name} in {self.directory}"
+            return None, f"no file named {module.name} in {self.where}"
         seen = []
         for path in candidates:
             size, stamp = _header_identity(path)
@@ -53,7 +61,7 @@ class ModuleFiles:
                 return path, ""
             seen.append(f"{path.name}: SizeOfImage {_hex(size)} timestamp {_hex(stamp)}")
         want = f"SizeOfImage {module.size:#x} timestamp {_hex(module.timestamp)}"
-        return None, f"no file in {self.directory} matches {module.name} ({want}); found " + "; ".join(seen[:3])
+        return None, f"no file in {self.where} matches {module.name} ({want}); found " + "; ".join(seen[:3])
 
 
 def _header_identity(path: Path) -> tuple[int | None, int | None]:

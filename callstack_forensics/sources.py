@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 from .analysis.model import OpenedProcess, Source, SourceInfo
 from .memory import ProcessMemory
@@ -49,34 +49,42 @@ def open_minidump(path: Path) -> ProcessMemory:
 
 
 class MinidumpSource:
-    """The one process of a minidump; for a normal dump, module images from ``modules_dir``."""
+    """The one process of a minidump; for a normal dump, module images from ``modules_dirs``."""
 
-    def __init__(self, path: Path, modules_dir: Path | None = None) -> None:
+    def __init__(self, path: Path, modules_dirs: Sequence[Path] = ()) -> None:
         dump = open_minidump(path)
         self.dump = dump
         files = None
-        if modules_dir is not None:
+        if modules_dirs:
             try:
-                files = ModuleFiles.scan(modules_dir)
+                files = ModuleFiles.scan(modules_dirs)
             except OSError as exc:
-                raise SourceError(f"--modules {modules_dir}: {exc}") from exc
+                raise SourceError(f"--modules: {exc}") from exc
         full = dump.holds_module_images()
         self.memory: ProcessMemory = dump if full else ModuleFileMemory(dump, files)
         details = {"dump": "full memory (module images included)" if full else "normal (no module images)",
                    "protections": "recorded" if dump.has_protections else "not recorded (shown as Unknown)"}
-        if modules_dir is not None:
-            details["modules folder"] = str(modules_dir)
+        if modules_dirs:
+            details["modules folders"] = ", ".join(map(str, modules_dirs))
         self.info = SourceInfo(str(path), path.stat().st_size, "minidump", windows=dump.windows_version,
                                details=details)
 
     def processes(self) -> Iterator[OpenedProcess]:
-        note = None
-        if isinstance(self.memory, ModuleFileMemory):
-            missing = [f"{name}: {why}" for name, why in self.memory.module_sources().items()
-                       if not why.startswith(("dump", "file:"))]
-            if missing:
-                note = f"{len(missing)} module(s) without an image, their frames are not unwound: " + "; ".join(missing[:5])
-        yield OpenedProcess(self.memory.process, self.memory, note)
+        yield OpenedProcess(self.memory.process, self.memory, self._missing_modules())
+
+    def _missing_modules(self) -> str | None:
+        """One note naming the modules whose frames cannot be unwound, and what to do about it."""
+        if not isinstance(self.memory, ModuleFileMemory):
+            return None
+        missing = {name: why for name, why in self.memory.module_sources().items()
+                   if not why.startswith(("dump", "file:"))}
+        if not missing:
+            return None
+        names = ", ".join(sorted(missing))
+        if self.memory.files is None:
+            return (f"normal dump: {len(missing)} modules have no image ({names}); their frames are not unwound "
+                    f"and not symbolized: pass --modules DIR with the module files")
+        return f"{len(missing)} modules without an image: " + "; ".join(missing[n] for n in sorted(missing))
 
     def observed_at(self) -> dt.datetime | None:
         return self.dump.captured_at
@@ -85,10 +93,10 @@ class MinidumpSource:
 ImageOpener = Callable[[Path], Source]
 
 
-def open_source(path: Path, open_image: ImageOpener | None = None, modules_dir: Path | None = None) -> Source:
+def open_source(path: Path, open_image: ImageOpener | None = None, modules_dirs: Sequence[Path] = ()) -> Source:
     """A minidump is opened here; anything else goes to ``open_image`` (Volatility, in the CLI)."""
     if sniff(path) == "minidump":
-        return MinidumpSource(path, modules_dir)
+        return MinidumpSource(path, modules_dirs)
     if open_image is None:
         raise SourceError(f"{path}: not a minidump (no MDMP signature), and no memory-image reader was given")
     return open_image(path)

@@ -43,7 +43,7 @@ def register(app: typer.Typer) -> None:
         pid: Optional[list[int]] = common.pid_option(),
         as_json: bool = common.json_option(),
         quiet: bool = common.quiet_option(),
-        modules: Optional[Path] = common.modules_option(),
+        modules: Optional[list[Path]] = common.modules_option(),
         cache_dir: Optional[Path] = common.cache_dir_option(),
         download_symbols: bool = typer.Option(False, "--download-symbols", help="Let Volatility fetch a missing kernel symbol table from Microsoft."),
         max_frames: int = typer.Option(256, "--max-frames", min=1, help="Frames per stack at most."),
@@ -51,7 +51,7 @@ def register(app: typer.Typer) -> None:
         no_yara: bool = typer.Option(False, "--no-yara", help="Do not scan unbacked executable memory with YARA."),
     ) -> None:
         opts = RunOptions(rules=list(rules or []), symbols=list(symbols or []), pids=list(pid or []), as_json=as_json,
-                          quiet=quiet, modules_dir=modules, cache_dir=cache_dir, download_symbols=download_symbols, max_frames=max_frames,
+                          quiet=quiet, modules_dirs=list(modules or []), cache_dir=cache_dir, download_symbols=download_symbols, max_frames=max_frames,
                           max_stack_bytes=max_stack_bytes, yara=not no_yara)
         console = common.human_console(opts)
         try:
@@ -68,7 +68,7 @@ def print_analysis(console: Console, analysis: Analysis) -> None:
     console.print(findings_table(analysis))
     console.print(process_table(analysis))
     for note in analysis.notes:
-        console.print(f"[yellow]note:[/yellow] {escape(note)}")
+        console.print(f"[yellow]note:[/yellow] {escape(note)}", soft_wrap=True)
     for error in analysis.rule_errors:
         console.print(f"[yellow]rule not loaded:[/yellow] {escape(error)}")
 

@@ -50,8 +50,8 @@ def cache_dir_option() -> Optional[Path]:
     return typer.Option(None, "--cache-dir", help="Volatility's cache folder (default: Volatility's own); a fresh one forgets symbol tables found earlier.")
 
 
-def modules_option() -> Optional[Path]:
-    return typer.Option(None, "--modules", help="For a normal minidump: folder of the module files (matched by name, size and timestamp).")
+def modules_option() -> list[Path] | None:
+    return typer.Option(None, "--modules", help="For a normal minidump: folder of the module files (matched by name, size and timestamp); repeatable.")
 
 
 @dataclass
@@ -64,7 +64,7 @@ class RunOptions:
     tids: list[int] = field(default_factory=list)
     as_json: bool = False
     quiet: bool = False
-    modules_dir: Path | None = None
+    modules_dirs: list[Path] = field(default_factory=list)
     download_symbols: bool = False
     cache_dir: Path | None = None
     max_frames: int = 256
@@ -112,7 +112,7 @@ def open_with_progress(path: Path, opts: RunOptions, stages: RichStages) -> Sour
         stages.finish("image", source.info.windows or "kernel found")
         return source
 
-    source = open_source(path, open_image, opts.modules_dir)
+    source = open_source(path, open_image, opts.modules_dirs)
     source.info.path = str(path)
     source.info.size = path.stat().st_size
     if opts.hash_source:

@@ -35,7 +35,7 @@ def register(app: typer.Typer) -> None:
         pid: Optional[list[int]] = typer.Option(None, "--pid", help="Only these process ids (repeatable)."),
         tid: Optional[list[int]] = typer.Option(None, "--tid", help="Only these thread ids (repeatable)."),
         symbols: Optional[list[Path]] = common.symbols_option(),
-        modules: Optional[Path] = common.modules_option(),
+        modules: Optional[list[Path]] = common.modules_option(),
         cache_dir: Optional[Path] = common.cache_dir_option(),
         as_json: bool = typer.Option(False, "--json", help="One JSON object per thread on stdout."),
         quiet: bool = common.quiet_option(),
@@ -44,7 +44,7 @@ def register(app: typer.Typer) -> None:
         max_stack_bytes: int = typer.Option(1 << 20, "--max-stack-bytes", min=4096, help="Stack bytes one thread's scan may read."),
     ) -> None:
         opts = RunOptions(symbols=list(symbols or []), pids=list(pid or []), tids=list(tid or []), as_json=as_json,
-                          quiet=quiet, modules_dir=modules, cache_dir=cache_dir, max_frames=max_frames, max_stack_bytes=max_stack_bytes,
+                          quiet=quiet, modules_dirs=list(modules or []), cache_dir=cache_dir, max_frames=max_frames, max_stack_bytes=max_stack_bytes,
                           hash_source=False)
         console = common.human_console(opts)
         out = Console(width=200) if not Console().is_terminal else Console()
