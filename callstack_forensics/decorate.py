@@ -46,7 +46,12 @@ def make_frame(
     size = ctx.options.callsite_bytes
     frame.callsite_leading_bytes = ctx.cache.leading(address, size).hex()
     frame.callsite_trailing_bytes = ctx.cache.trailing(address, size).hex()
-    if is_return_address:
+    if is_return_address and not frame.callsite_leading_bytes:
+        # No byte before the return address is in the source (a normal minidump's private memory,
+        # a paged-out page): whether a call precedes it is unknown, not false; a "return address
+        # not preceded by a call" rule must not fire on memory it never saw.
+        frame.note = "call site not in the source: call unverified"
+    elif is_return_address:
         site = ctx.call_before(address, bits)
         frame.call_verified = site is not None
         if site is not None:

@@ -54,8 +54,8 @@ class Frame:
 
     ``address`` is the thread's instruction pointer for frame 0 and a return
     address for every other frame. ``call_verified`` is None for frame 0 (it is
-    not a return address), else whether the bytes before it decode to a call
-    that ends exactly there.
+    not a return address) and when the bytes before the return address are not in
+    the source, else whether those bytes decode to a call that ends exactly there.
     """
 
     index: int

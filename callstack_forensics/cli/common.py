@@ -6,6 +6,7 @@ output to stdout; errors a person can act on exit with code 2 and one clear mess
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -79,7 +80,7 @@ class RunOptions:
 def human_console(opts: RunOptions) -> Console:
     """Where people read: stderr always (stdout stays clean for --json and pipes); silent with --quiet."""
     console = Console(stderr=True, quiet=opts.quiet)
-    if not console.is_terminal:  # piped or captured: do not squeeze tables into 80 columns
+    if not console.is_terminal and "COLUMNS" not in os.environ:  # piped: do not squeeze tables into 80 columns
         console.width = 200
     return console
 
