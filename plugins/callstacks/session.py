@@ -127,11 +127,11 @@ def _why_unsatisfied(path: Path, exc: exceptions.UnsatisfiedException, settings:
     if "symbol_table" in missing or "kernel" in missing:
         where = ", ".join(str(s) for s in settings.symbols) or "Volatility's own symbols folder"
         return (f"{path}: a Windows image whose kernel is {pdb.name} GUID-AGE {pdb.identifier}, but no symbol "
-                f"table for it was found (looked in {where}). Make it from the PDB with Volatility's "
-                f"pdbconv (`python -m volatility3.framework.symbols.windows.pdbconv -p {pdb.name} "
-                f"-g {pdb.guid} -a {pdb.age}` where Microsoft's symbol server is reachable), save it as "
-                f"DIR/{pdb.symbol_file}, and pass --symbols DIR; or pass --download-symbols on a machine "
-                f"with internet access")
+                f"table for it was found (looked in {where}). Make it with Volatility's pdbconv, from the PDB file "
+                f"(`python -m volatility3.framework.symbols.windows.pdbconv -f {pdb.name} -o {pdb.identifier}.json.xz`) "
+                f"or, where Microsoft's symbol server is reachable, from its id (`... pdbconv -p {pdb.name} "
+                f"-g {pdb.guid}{pdb.age:X} -o {pdb.identifier}.json.xz`); save it as DIR/{pdb.symbol_file} and pass "
+                f"--symbols DIR, or pass --download-symbols on a machine with internet access")
     return f"{path}: Volatility could not set up the image ({missing})"
 
 
