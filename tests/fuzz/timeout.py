@@ -1,0 +1,48 @@
+"""A per-case time bound: SIGALRM in the main thread, so a case that loops is stopped and counted.
+
+The exception derives from BaseException on purpose: the engine turns hostile-source errors into
+notes with ``except Exception`` (the page cache does), and a time-out caught there would read as a
+note instead of a hang.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from contextlib import contextmanager
+from typing import Iterator
+
+
+class CaseTimeout(BaseException):
+    """A case ran past its time bound: the engine would hang on this input."""
+
+
+def _alarm_usable() -> bool:
+    return hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+
+
+@contextmanager
+def time_limit(seconds: float) -> Iterator[None]:
+    """Raise :class:`CaseTimeout` inside the block once ``seconds`` have passed.
+
+    Outside the main thread (no signals there) the block runs to its end and overrunning it
+    raises afterwards, so a slow case is still reported, if not interrupted.
+    """
+    if not _alarm_usable():
+        start = time.monotonic()
+        yield
+        if time.monotonic() - start > seconds:
+            raise CaseTimeout(f"took more than {seconds:g} s")
+        return
+
+    def expired(signum: int, frame: object) -> None:
+        raise CaseTimeout(f"took more than {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
