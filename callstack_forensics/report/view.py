@@ -29,8 +29,7 @@ class FrameView:
 
     index: int
     address: str
-    symbol_info: str
-    module_path: str
+    symbol_info: str  # names the module by its full path, as Elastic does
     region: str
     protection: str
     method: str
@@ -168,8 +167,7 @@ def stack_view(stack: ThreadStack, anchor: str, matched: set[int]) -> StackView:
     styles = classify_stack(stack.frames)
     frames = tuple(
         FrameView(
-            index=f.index, address=f"{f.address:#x}", symbol_info=f.symbol_info,
-            module_path=f.module.path if f.module is not None else "", region=f.region_kind,
+            index=f.index, address=f"{f.address:#x}", symbol_info=f.symbol_info, region=f.region_kind,
             protection=f.protection, method=f.method.value,
             call="-" if f.call_verified is None else ("yes" if f.call_verified else "NO"),
             call_instruction=f.call_instruction or "", note=f.note or "", style=style, matched=f.index in matched,
