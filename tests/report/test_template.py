@@ -26,6 +26,7 @@ PAYLOADS = {
     "process_name_attr": "\"><i id=xn>",
     "command_line": "cmd.exe \"<script>alert('cmd')</script>\" \"><img src=x onerror=alert('cmd2')>",
     "path": "C:\\x\\'><img src=x onerror=alert('p')>\\a.exe",
+    "module_name": "<img src=x onerror=alert('mod')>.dll",
     "symbol_info": "c:\\u\\<b onmouseover=alert(1)>\\evil.dll!<script>F</script>+0x10",
     "frame_note": "<img src=x onerror=alert('fn')>",
     "stack_note": "</pre><script>alert('sn')</script>",
@@ -48,7 +49,7 @@ PAYLOADS = {
 def hostile_html() -> str:
     p = PAYLOADS
     odd = frame(1, "Unbacked", "RWX", note=p["frame_note"], callsite_leading_bytes=p["callsite_bytes"])
-    lib = frame(2, "evil.dll!F", path="c:\\u\\<iframe srcdoc=x>\\evil.dll")
+    lib = frame(2, "evil.dll!F", path="c:\\u\\" + p["module_name"])  # the name shows in call_stack_summary
     lib.symbol_info = p["symbol_info"]
     thread = stack(4120, 4124, frame(0, "ntdll.dll!NtWaitForSingleObject+0xa"), odd, lib,
                    name=p["process_name"], note=p["stack_note"])
