@@ -1,9 +1,12 @@
 """`make demo`: the main job on bundled samples.
 
 1. Forge the Dirty Vanity sample (explorer.exe forked by RtlCreateProcessReflection, the clone
-   spawning cmd.exe) into out/demo/ and run `vol -p plugins callstacks.detect` on it, exactly as
-   a responder would on a real image.
-2. Rebuild the stacks of a process minidump captured under Wine (shellcode in RWX memory).
+   spawning cmd.exe) into out/demo/.
+2. `callstack-forensics analyze` on it (findings and per-process tables), then
+   `callstack-forensics report` (the HTML case report), and print where the report is.
+3. The same detections through Volatility: `vol -p plugins callstacks.detect`.
+4. Analyze a normal process minidump captured under Wine (shellcode in RWX memory), its
+   modules read from the files Wine loaded (--modules).
 """
 
 from __future__ import annotations
@@ -18,9 +21,12 @@ BIN = Path(sys.executable).parent
 OUT = ROOT / "out" / "demo"
 
 
-def run(title: str, cmd: list[str]) -> int:
-    print(f"\n=== {title}\n$ {' '.join(cmd)}\n", flush=True)
-    return subprocess.run(cmd, cwd=ROOT).returncode
+def run(title: str, cmd: list[str], ok: tuple[int, ...] = (0,)) -> int:
+    """Run one step as typed; ``ok`` lists the exit codes that are not failures (1 = findings)."""
+    shown = [str(Path(c).relative_to(ROOT)) if c.startswith(str(ROOT)) else c for c in cmd]
+    print(f"\n=== {title}\n$ {' '.join(shown)}\n", flush=True)
+    status = subprocess.run(cmd, cwd=ROOT).returncode
+    return 0 if status in ok else status
 
 
 def image_demo() -> int:
@@ -29,11 +35,18 @@ def image_demo() -> int:
                  [str(BIN / "callstack-forensics"), "forge", "samples/scenarios/dirty_vanity_fork.toml", "-o", str(image)])
     if status:
         return status
+    cli = [str(BIN / "callstack-forensics")]
+    symbols = ["--symbols", str(OUT / "symbols"), "--cache-dir", str(OUT / "volcache")]
+    status = run("analyze: findings, then every process (exit code 1 = findings)",
+                 cli + ["analyze", str(image), *symbols], ok=(0, 1))
+    report = OUT / "case.html"
+    status = status or run("report: the HTML case report", cli + ["report", str(image), *symbols, "-o", str(report)],
+                           ok=(0, 1))
+    if status:
+        return status
     vol = [str(BIN / "vol"), "-q", "--offline", "--cache-path", str(OUT / "volcache"), "-p", "plugins",
            "-s", str(OUT / "symbols"), "-f", str(image)]
-    (OUT / "volcache").mkdir(exist_ok=True)
-    status = run("detections (Volatility 3 plugin)", vol + ["callstacks.detect"])
-    return status or run("the forked explorer's stacks", vol + ["callstacks.stacks", "--pid", "6092"])
+    return run("the same detections through Volatility 3", vol + ["callstacks.detect"])
 
 
 def minidump_demo() -> int:
@@ -43,16 +56,23 @@ def minidump_demo() -> int:
     except ImportError as exc:
         print(f"minidump demo skipped: {exc}", file=sys.stderr)
         return 0
+    from tests.wine.build import BIN as PROGRAMS
+    from tests.wine.wineprefix import PREFIX
+
     captures = capture_all()
-    dump = captures["shellcode"].directory / "full.dmp"
-    return run("stacks of a process minidump (shellcode in RWX memory calling Sleep)",
-               [str(BIN / "callstack-forensics"), "stacks", str(dump)])
+    dump = captures["shellcode"].directory / "normal.dmp"
+    system32 = PREFIX / "drive_c" / "windows" / "system32"
+    return run("a normal minidump (shellcode in RWX memory calling Sleep), modules from the files Wine loaded",
+               [str(BIN / "callstack-forensics"), "analyze", str(dump), "--modules", str(PROGRAMS),
+                "--modules", str(system32)], ok=(0, 1))
 
 
 def main() -> int:
     os.environ.setdefault("COLUMNS", "160")
     OUT.mkdir(parents=True, exist_ok=True)
-    return image_demo() or minidump_demo()
+    status = image_demo() or minidump_demo()
+    print(f"\nCase report of the forged image: {OUT / 'case.html'}", flush=True)
+    return status
 
 
 if __name__ == "__main__":
