@@ -68,10 +68,19 @@ def _fill(ctx: ProcessContext, thread: ThreadInfo, stack: ThreadStack) -> None:
         stack.frames, splice_note = splice_wow64(stack.frames, frames32)
         stack.stop_reason = stop32
         stack.note = "; ".join(n for n in (stack.note, note32, splice_note) if n) or None
-    elif regs is not None and "eip" in regs and "rip" not in regs:
+    elif regs is not None and "eip" in regs and "esp" in regs and "rip" not in regs:
         stack.frames, stack.stop_reason, stack.note = walk_x86(
             ctx, regs["eip"], regs["esp"], regs.get("ebp", 0), thread.stack_limit, thread.stack_base
         )
+    if stack.stop_reason is None:
+        # registers without an instruction and a stack pointer (a torn context): nothing to walk,
+        # and the contract stays that every walk ends with a reason
+        stack.stop_reason = StopReason.NO_CONTEXT
+        stack.note = stack.note or "context has no instruction pointer and stack pointer"
+    if len(stack.frames) > ctx.options.max_frames:
+        # the WOW64 splice joins two walks that each honoured the limit; the joined stack must too
+        del stack.frames[ctx.options.max_frames :]
+        stack.stop_reason = StopReason.FRAME_LIMIT
     if thread.note and not stack.note:
         stack.note = thread.note
 
@@ -88,6 +97,7 @@ class _Step:
     regs: Registers | None
     method: FoundBy = FoundBy.UNWOUND
     failure: str | None = None
+    corrupt: bool = False  # the image's unwind data was there but unusable (UnwindError)
 
 
 def walk_registers(
@@ -104,6 +114,10 @@ def walk_registers(
         return Walk([], StopReason.NO_CONTEXT, "context has no rip/rsp")
     frames = [make_frame(ctx, 0, rip, FoundBy.UNWOUND, False, rsp)]
     note = _bounds_note(rsp, stack_limit, stack_base)
+    # Unwinding reads a few slots per frame (max_frames bounds it), whatever the frame sizes: a
+    # real frame may well hold more than a megabyte. Scanning reads every slot it climbs, so the
+    # scans of one thread share max_stack_bytes: each climbs at most what is left of it, however
+    # far the (maybe hostile) TEB puts the stack base.
     top = stack_base if stack_base else rsp + opts.max_stack_bytes
     budget = opts.max_stack_bytes
     seen = {(rip, rsp)}
@@ -112,21 +126,30 @@ def walk_registers(
         if len(frames) >= opts.max_frames:
             return Walk(frames, StopReason.FRAME_LIMIT, _join(notes))
         step = _unwind_step(ctx, cur, frame0=len(frames) == 1)
+        # Corrupt unwind data (a hostile image) is said where it was met: on the frame the scan
+        # found instead, or in the note when the scan finds nothing. Code that merely has no
+        # unwind data (shellcode) is normal and only shows as a scanned frame.
+        unusable = step.failure if step.corrupt else None
         if step.regs is None:
             if not opts.scan:
                 return Walk(frames, StopReason.NO_RETURN_ADDRESS, _join(notes + [step.failure]))
-            step, used = _scan_step(ctx, cur, top, budget)
+            step, used, cut = _scan_step(ctx, cur, top, budget)
             budget -= used
             if step.regs is None:
-                stop = StopReason.BYTE_LIMIT if budget <= 0 else StopReason.NO_RETURN_ADDRESS
-                return Walk(frames, stop, _join(notes + [step.failure]))
+                if cut or budget <= 0:
+                    failure = f"{step.failure} (max_stack_bytes {opts.max_stack_bytes:#x} reached)"
+                    return Walk(frames, StopReason.BYTE_LIMIT, _join(notes + [unusable, failure]))
+                return Walk(frames, StopReason.NO_RETURN_ADDRESS, _join(notes + [unusable, step.failure]))
         new = step.regs
         stop = _check_progress(cur, new, stack_base, seen)
         if stop is not None:
             return Walk(frames, stop, _join(notes))
         assert new.rip is not None and new.rsp is not None
         seen.add((new.rip, new.rsp))
-        frames.append(make_frame(ctx, len(frames), new.rip, step.method, True, new.rsp))
+        frame = make_frame(ctx, len(frames), new.rip, step.method, True, new.rsp)
+        if unusable and frame.note is None:
+            frame.note = f"found by scan: {unusable}"
+        frames.append(frame)
         cur = new
         if stack_base and new.rsp >= stack_base:
             return Walk(frames, StopReason.END_OF_STACK, _join(notes))
@@ -172,7 +195,9 @@ def _unwind_step(ctx: ProcessContext, cur: Registers, frame0: bool) -> _Step:
         function = image.function_at(lookup - module.base)
         try:
             new = virtual_unwind(image, module.base, function, cur, reader, in_prolog_possible=frame0)
-        except (UnwindError, MemoryMissing) as exc:
+        except UnwindError as exc:
+            return _Step(None, failure=f"unwind failed at {rip:#x}: {exc}", corrupt=True)
+        except MemoryMissing as exc:
             return _Step(None, failure=f"unwind failed at {rip:#x}: {exc}")
         if function is None:
             return _accept_leaf(ctx, new, rip)
@@ -195,13 +220,15 @@ def _accept_leaf(ctx: ProcessContext, new: Registers, rip: int) -> _Step:
     return _Step(None, failure=f"no unwind data at {rip:#x}")
 
 
-def _scan_step(ctx: ProcessContext, cur: Registers, top: int, budget: int) -> tuple[_Step, int]:
+def _scan_step(ctx: ProcessContext, cur: Registers, top: int, budget: int) -> tuple[_Step, int, bool]:
+    """The next verified return address in ``[rsp, top)``, climbing at most ``budget`` bytes;
+    also the bytes scanned and whether the budget (not the stack top) ended the range."""
     assert cur.rsp is not None and cur.rip is not None
     stop = min(top, cur.rsp + max(budget, 0))
     hit, used = scan_for_return(ctx, cur.rsp, stop)
     if hit is None:
-        return _Step(None, failure=f"scan found no return address above {cur.rsp:#x}"), used
+        return _Step(None, failure=f"scan found no return address above {cur.rsp:#x}"), used, stop < top
     new = cur.copy()
     new.set("rip", hit.value)
     new.set("rsp", hit.slot + 8)
-    return _Step(new, FoundBy.SCANNED), used
+    return _Step(new, FoundBy.SCANNED), used, False

@@ -33,6 +33,9 @@ def walk_x86(
     32-bit code called into the emulator, so it is checked like a return address."""
     opts = ctx.options
     top = stack_base if stack_base else esp + opts.max_stack_bytes
+    # The scans of one thread share max_stack_bytes, as on x64: a hostile TEB can claim a stack
+    # base gigabytes above ESP, and a scan climbing up to it page by page would never end.
+    budget = opts.max_stack_bytes
     frames = [make_frame(ctx, 0, eip, FoundBy.UNWOUND, eip_is_return, esp, bits=32)]
     seen: set[int] = {eip}
     last_slot = esp - 4
@@ -58,7 +61,8 @@ def walk_x86(
                 if frames[-1].module is None and nxt > ebp:
                     # Code outside any module (shellcode) rarely keeps a frame pointer: its own
                     # return address sits between here and the next frame, unseen by the chain.
-                    hit, _ = scan_for_return(ctx, ebp + 8, min(nxt, top), bits=32)
+                    hit, used = scan_for_return(ctx, ebp + 8, min(nxt, top, ebp + 8 + max(budget, 0)), bits=32)
+                    budget -= used
                     if hit is not None:
                         frames.append(make_frame(ctx, len(frames), hit.value, FoundBy.SCANNED, True, hit.slot + 4, bits=32))
                         seen.add(hit.value)
@@ -72,10 +76,16 @@ def walk_x86(
                 continue
         if not opts.scan:
             return frames, StopReason.NO_RETURN_ADDRESS, "EBP chain broken"
-        hit, _ = scan_for_return(ctx, last_slot + 4, top, bits=32)
+        stop = min(top, last_slot + 4 + max(budget, 0))
+        hit, used = scan_for_return(ctx, last_slot + 4, stop, bits=32)
+        budget -= used
         if hit is None:
-            reason = StopReason.END_OF_STACK if stack_base and last_slot + 8 >= stack_base else StopReason.NO_RETURN_ADDRESS
-            return frames, reason, None if reason == StopReason.END_OF_STACK else "EBP chain broken; scan found nothing more"
+            if stack_base and last_slot + 8 >= stack_base:
+                return frames, StopReason.END_OF_STACK, None
+            if stop < top or budget <= 0:
+                return frames, StopReason.BYTE_LIMIT, \
+                    f"EBP chain broken; scan found nothing more (max_stack_bytes {opts.max_stack_bytes:#x} reached)"
+            return frames, StopReason.NO_RETURN_ADDRESS, "EBP chain broken; scan found nothing more"
         frames.append(make_frame(ctx, len(frames), hit.value, FoundBy.SCANNED, True, hit.slot + 4, bits=32))
         seen.add(hit.value)
         last_slot = hit.slot

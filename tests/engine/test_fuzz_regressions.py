@@ -1,0 +1,46 @@
+"""Regressions for what the engine fuzzer (tests/fuzz) found, one test per finding.
+
+1. A thread whose registers hold neither rip nor eip/esp (a torn context) ended its walk without
+   a stop reason (`python -m tests.fuzz --engine-case 126 --seed 1`, InvariantBroken).
+2. A WOW64 thread whose 32-bit TEB claims a stack base gigabytes above ESP made the 32-bit scan
+   climb page by page up to it: a hang (`--engine-case 60 --seed 1`, 2 s time-out).
+"""
+
+from __future__ import annotations
+
+import time
+
+from callstack_forensics.context import ProcessContext, WalkOptions
+from callstack_forensics.forge.modules import Catalog
+from callstack_forensics.memory import ThreadInfo, Wow64Context
+from callstack_forensics.modules import ImageCache
+from callstack_forensics.stack import StopReason
+from callstack_forensics.walker import walk_thread
+from tests.fuzz.corpus import wow64_process
+from tests.fuzz.timeout import time_limit
+
+from .test_walker import RSP0, make_process
+
+
+def test_registers_without_an_instruction_pointer_end_with_no_context():
+    proc = make_process()
+    for registers in ({"rsp": RSP0, "rbx": 0}, {"rbx": 0, "rbp": 0}, {"eip": 0x401000}, {}):
+        thread = ThreadInfo(9, registers, stack_base=RSP0 + 0x1000, stack_limit=RSP0 - 0x1000)
+        stack = walk_thread(ProcessContext(proc, WalkOptions(), ImageCache()), thread)
+        assert stack.stop_reason == StopReason.NO_CONTEXT, registers
+        assert stack.frames == [] and stack.note
+        assert stack.to_json()["stop_reason"] == "no user-mode context"
+
+
+def test_a_32bit_stack_base_far_above_esp_does_not_hang_the_wow64_walk():
+    base = wow64_process(Catalog.load())
+    thread = base.threads[0]
+    context = thread.wow64
+    for stack_base, ebp in ((0xFFFFFFFF, 0), (0xFFFFF000, context.ebp), (0x7FFFFFFF, 0x41414141)):
+        lying = ThreadInfo(thread.tid, thread.registers, thread.stack_base, thread.stack_limit,
+                           wow64=Wow64Context(context.eip, context.esp, ebp, stack_base, context.stack_limit))
+        start = time.perf_counter()
+        with time_limit(10):
+            stack = walk_thread(ProcessContext(base.memory, WalkOptions(), base.images), lying)
+        assert time.perf_counter() - start < 2, stack_base
+        assert stack.stop_reason is not None and stack.frames
