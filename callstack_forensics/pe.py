@@ -155,6 +155,11 @@ def parse_image(reader: RvaReader, header_size: int = 0x1000) -> PeImage:
         is_64=is_64,
         sections=_sections(pe),
     )
+    overlapping = _overlapping(image.sections)
+    if overlapping:
+        # legal for the loader only in odd cases, common in crafted images; lookups take the
+        # first section listed, and the analyst should know the layout is not a normal one
+        image.notes.append(f"sections overlap ({overlapping})")
     dirs = opt.DATA_DIRECTORY
     if len(dirs) > 0:
         _load_exports(image, dirs[0].VirtualAddress, dirs[0].Size)
@@ -170,6 +175,14 @@ def _sections(pe: pefile.PE) -> list[Section]:
         size = max(int(s.Misc_VirtualSize), int(s.SizeOfRawData))
         out.append(Section(name, int(s.VirtualAddress), size, int(s.Characteristics)))
     return out
+
+
+def _overlapping(sections: list[Section]) -> str | None:
+    ordered = sorted((s for s in sections if s.size), key=lambda s: s.rva)
+    for before, after in zip(ordered, ordered[1:]):
+        if after.rva < before.rva + before.size:
+            return f"{before.name} and {after.name}"
+    return None
 
 
 def _read_cstring(reader: RvaReader, rva: int) -> str | None:
@@ -228,7 +241,9 @@ def _load_exports(image: PeImage, rva: int, size: int) -> None:
 
 
 def _load_pdata(image: PeImage, rva: int, size: int) -> None:
-    count = min(size // 12, MAX_RUNTIME_FUNCTIONS)
+    # .pdata lies inside the image: a directory size past SizeOfImage is cut there rather than
+    # read as a million absent entries
+    count = min(min(size, max(image.size_of_image - rva, 0)) // 12, MAX_RUNTIME_FUNCTIONS)
     if not rva or not count:
         return
     raw = bytearray()
@@ -243,11 +258,15 @@ def _load_pdata(image: PeImage, rva: int, size: int) -> None:
             raw += b"\0" * chunk  # zero entries are dropped below
     if missing:
         image.notes.append(f".pdata partly not present ({missing} chunks)")
-    entries = [
-        RuntimeFunction(b, e, u)
-        for b, e, u in struct.iter_unpack("<III", bytes(raw))
-        if e > b and b < image.size_of_image
-    ]
+    entries: list[RuntimeFunction] = []
+    dropped = 0
+    for b, e, u in struct.iter_unpack("<III", bytes(raw)):
+        if e > b and b < image.size_of_image:
+            entries.append(RuntimeFunction(b, e, u))
+        elif b or e or u:
+            dropped += 1  # begin >= end, or a function outside the image: no lookup can use it
+    if dropped:
+        image.notes.append(f".pdata entries dropped ({dropped} with begin >= end or outside the image)")
     if any(entries[i].begin > entries[i + 1].begin for i in range(len(entries) - 1)):
         entries.sort(key=lambda f: f.begin)
         image.notes.append(".pdata not sorted")
