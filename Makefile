@@ -36,6 +36,11 @@ demo: install system-deps
 bench: install
 	$(PY) -m tests.bench
 
+# Mutation fuzzing (seeded, bounded): 100,000 engine cases, and 1,000 mutated images through the
+# plugins when tests/fuzz/images.py exists; exit 1 on any crash or hang. FUZZ_ARGS="--seed 2" etc.
+fuzz: install
+	$(PY) -m tests.fuzz $(FUZZ_ARGS)
+
 clean:
 	rm -rf $(OUT) tests/wine/build .pytest_cache
 

@@ -62,6 +62,8 @@ class FuzzCounts:
     hangs: list[Failure] = field(default_factory=list)
     seconds: float = 0.0
     stopped_early: bool = False  # the deadline came before ``count`` cases were tried
+    slowest_seconds: float = 0.0  # the longest case that finished: how close anything came to a hang
+    slowest_reproduce: str = ""  # what reproduces it
 
     @property
     def accounted(self) -> bool:
@@ -72,6 +74,10 @@ class FuzzCounts:
     @property
     def ok(self) -> bool:
         return not self.crashes and not self.hangs
+
+    def timed(self, seconds: float, reproduce: str) -> None:
+        if seconds > self.slowest_seconds:
+            self.slowest_seconds, self.slowest_reproduce = seconds, reproduce
 
     def add_clean(self, case: str) -> None:
         self.tried += 1
@@ -96,6 +102,7 @@ class FuzzCounts:
 
     def merge(self, other: "FuzzCounts") -> "FuzzCounts":
         """A new FuzzCounts holding both runs' counts."""
+        slow = max((self, other), key=lambda c: c.slowest_seconds)
         return FuzzCounts(
             tried=self.tried + other.tried,
             clean=self.clean + other.clean,
@@ -106,6 +113,8 @@ class FuzzCounts:
             hangs=self.hangs + other.hangs,
             seconds=self.seconds + other.seconds,
             stopped_early=self.stopped_early or other.stopped_early,
+            slowest_seconds=slow.slowest_seconds,
+            slowest_reproduce=slow.slowest_reproduce,
         )
 
     # ---- printing ----------------------------------------------------------------------
@@ -123,6 +132,8 @@ class FuzzCounts:
         table.add_row(f"{self.noted:,}", "noted (incomplete result, with the reason)")
         table.add_row(f"{len(self.crashes):,}", "crashes", style="bold red" if self.crashes else None)
         table.add_row(f"{len(self.hangs):,}", "hangs", style="bold red" if self.hangs else None)
+        if self.slowest_reproduce:
+            table.add_row(f"{self.slowest_seconds:.2f} s", f"slowest case: {self.slowest_reproduce}")
         return table
 
     def notes_table(self, limit: int = 40) -> Table:
