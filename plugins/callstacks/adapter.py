@@ -22,6 +22,7 @@ from volatility3.framework.configuration import requirements
 from volatility3.framework.objects import utility
 from volatility3.plugins.windows import handles, info, pslist, threads, vadinfo
 
+from callstack_forensics.context import WalkOptions
 from callstack_forensics.pe import ImageError, header_layout, section_protection
 from callstack_forensics.memory import (
     HandleInfo,
@@ -502,9 +503,18 @@ def process_requirements() -> list[interfaces.configuration.RequirementInterface
         requirements.ModuleRequirement(name="kernel", description="Windows kernel", architectures=["Intel64"]),
         requirements.ListRequirement(name="pid", element_type=int, description="Process IDs to include", optional=True),
         requirements.IntRequirement(name="max-frames", description="Frames per stack at most", default=256, optional=True),
+        requirements.IntRequirement(name="max-stack-bytes", description="Stack bytes read per thread at most",
+                                    default=WalkOptions().max_stack_bytes, optional=True),
         requirements.VersionRequirement(name="pslist", component=pslist.PsList, version=(3, 0, 0)),
         requirements.VersionRequirement(name="threads", component=threads.Threads, version=(3, 0, 0)),
     ]
+
+
+def walk_options(config: Any) -> WalkOptions:
+    """The user's limits from ``--max-frames`` and ``--max-stack-bytes``; unset keeps the default."""
+    defaults = WalkOptions()
+    return WalkOptions(max_frames=int(config.get("max-frames") or defaults.max_frames),
+                       max_stack_bytes=int(config.get("max-stack-bytes") or defaults.max_stack_bytes))
 
 
 def list_processes(
@@ -526,4 +536,4 @@ def open_process(context: interfaces.context.ContextInterface, kernel_module_nam
         return f"process object unreadable ({exc})"
 
 
-__all__ = ["ObjectTypes", "VolatilityProcess", "list_processes", "open_process", "system_time"]
+__all__ = ["ObjectTypes", "VolatilityProcess", "list_processes", "open_process", "system_time", "walk_options"]

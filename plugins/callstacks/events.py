@@ -41,7 +41,7 @@ def collect(plugin: interfaces.plugins.PluginInterface, with_ancestors: bool = F
     config = plugin.config
     collected = collect_events(plugin.context, config["kernel"], config.get("pid"), plugin._progress_callback,
                                int(config.get("max-frames") or 256), yara=not config.get("no-yara"),
-                               with_ancestors=with_ancestors)
+                               with_ancestors=with_ancestors, max_stack_bytes=config.get("max-stack-bytes"))
     for note in collected.notes:
         vollog.warning("%s", note)
     return collected

@@ -9,7 +9,7 @@ from volatility3.framework import interfaces, renderers
 from volatility3.framework.configuration import requirements
 from volatility3.framework.renderers import format_hints
 
-from callstack_forensics.context import ProcessContext, WalkOptions
+from callstack_forensics.context import ProcessContext
 from callstack_forensics.modules import ImageCache
 from callstack_forensics.walker import walk_thread
 
@@ -36,7 +36,7 @@ class Stacks(interfaces.plugins.PluginInterface):
     def _generator(self) -> Iterator[tuple[int, tuple]]:
         tids = set(self.config.get("tid") or ())
         show_bytes = bool(self.config.get("bytes"))
-        options = WalkOptions(max_frames=int(self.config.get("max-frames") or 256))
+        options = adapter.walk_options(self.config)
         images = ImageCache()
         procs = list(adapter.list_processes(self.context, self.config["kernel"], self.config.get("pid")))
         for number, proc in enumerate(procs):

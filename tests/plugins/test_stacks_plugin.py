@@ -85,3 +85,15 @@ def test_plugin_gives_each_scenario_thread_its_call_chain_frame_by_frame(scenari
                 cut = len(frames) - len(thread.return_addresses32)
                 assert frames[cut:] == thread.return_addresses32, (scenario.stem, plan.name, thread.tid)
                 assert cut > 0 and frames[:cut] == thread.return_addresses[:cut], (scenario.stem, plan.name, thread.tid)
+
+
+def test_max_frames_and_max_stack_bytes_reach_the_walk(scenario_image):
+    """The user's limits: --max-frames cuts every stack; --max-stack-bytes bounds the scan that
+    finds the caller of direct_syscall's shellcode (its frame has no unwind data)."""
+    image = scenario_image("direct_syscall")
+    rows = [r for r in flatten(vol_json(image, "callstacks.stacks", "--max-frames", "2")) if r["Frame"] is not None]
+    assert rows and max(r["Frame"] for r in rows) == 1
+    assert any(r["Note"] == "stop: frame limit reached" for r in rows)
+    notes = [r["Note"] or "" for r in flatten(vol_json(image, "callstacks.stacks", "--max-stack-bytes", "8"))]
+    assert any("max_stack_bytes 0x8 reached" in n for n in notes)
+    assert not any("max_stack_bytes" in (r["Note"] or "") for r in flatten(vol_json(image, "callstacks.stacks")))
