@@ -180,6 +180,8 @@ class VolatilityProcess(ProcessMemory):
                 out.append(vad)
         except READ_ERRORS as exc:
             self.notes.append(f"VAD tree partly unreadable ({exc})")
+        except RuntimeError as exc:  # Volatility gives up past depth 100: a crafted chain, not a tree
+            self.notes.append(f"VAD tree cut after {len(out)} nodes ({exc})")
         return out
 
     @cached_property
