@@ -263,10 +263,12 @@ def _load_pdata(image: PeImage, rva: int, size: int) -> None:
     for b, e, u in struct.iter_unpack("<III", bytes(raw)):
         if e > b and b < image.size_of_image:
             entries.append(RuntimeFunction(b, e, u))
-        elif b or e or u:
-            dropped += 1  # begin >= end, or a function outside the image: no lookup can use it
+        elif b > e or b >= image.size_of_image:
+            # no lookup can use these; empty entries (begin == end, which linkers do emit, Wine's
+            # jscript.dll has two) and absent chunks' zeros cover nothing and are dropped silently
+            dropped += 1
     if dropped:
-        image.notes.append(f".pdata entries dropped ({dropped} with begin >= end or outside the image)")
+        image.notes.append(f".pdata entries dropped ({dropped} with begin > end or outside the image)")
     if any(entries[i].begin > entries[i + 1].begin for i in range(len(entries) - 1)):
         entries.sort(key=lambda f: f.begin)
         image.notes.append(".pdata not sorted")

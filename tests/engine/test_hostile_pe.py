@@ -141,7 +141,7 @@ def test_runtime_function_outside_the_image_is_dropped_with_a_note():
     image = genuine()
     struct.pack_into("<II", image, pdata_entry(1), 0xFFFFFF00, 0xFFFFFFF0)  # SynthOuter moved outside
     parsed = parse_image(reader(image))
-    assert ".pdata entries dropped (1 with begin >= end or outside the image)" in parsed.notes
+    assert ".pdata entries dropped (1 with begin > end or outside the image)" in parsed.notes
     assert len(parsed.runtime_functions) == 2
     assert walk_image(image).stop_reason is not None
 
@@ -189,7 +189,7 @@ def test_pdata_entry_with_begin_after_end_is_dropped_and_the_scan_covers_the_fra
     image = genuine()
     struct.pack_into("<II", image, pdata_entry(0), 0x1110, 0x1100)  # SynthMid: begin > end
     parsed = parse_image(reader(image))
-    assert ".pdata entries dropped (1 with begin >= end or outside the image)" in parsed.notes
+    assert ".pdata entries dropped (1 with begin > end or outside the image)" in parsed.notes
     stack = walk_image(image)
     assert [f.address for f in stack.frames] == [BASE + 0x100A, RA1, RA2, RA3]
     assert stack.frames[2].method == FoundBy.SCANNED
