@@ -535,6 +535,56 @@ def thread_links(rng: random.Random, view: ForgedView) -> Mutation | None:
                      view.patches(None, ethread + offset, value))
 
 
+# ---- objects at the edge of mapped memory ----------------------------------------------------
+
+
+def edge(rng: random.Random, view: ForgedView) -> Mutation | None:
+    """A list link or tree pointer aimed at an object whose first bytes are mapped and whose
+    later fields are not (it starts just below an unmapped page): the list walker checks the
+    object's start, yields it, and the next read of it fails. Process list, thread list,
+    loader list, VAD root."""
+    kind = rng.choice(("plist", "tlist", "ldr", "vadroot"))
+    plans = [p for p in view.result.plans if p.threads]
+    plan = rng.choice(plans if kind in ("plist", "tlist") else view.user_processes() or plans)
+    if kind == "ldr":
+        entries = view.ldr_entries(plan.pid)
+        edges = view.edges(plan.pid)
+        if not entries or not edges:
+            return None
+        size = view.m.size("_LDR_DATA_TABLE_ENTRY")
+        link_offset, _ = view.field("_LDR_DATA_TABLE_ENTRY", "InLoadOrderLinks")
+        top = rng.choice(edges)
+        target = top - rng.randrange(8, size, 8)
+        index = rng.randrange(len(entries))
+        return _mutation("edge", f"pid {plan.pid} loader entry {index} Flink -> entry at {target:#x}, "
+                         f"{top - target:#x} bytes below unmapped memory",
+                         view.patches(plan.pid, entries[index] + link_offset, u64(target + link_offset)))
+    edges = view.edges(None)
+    if not edges:
+        return None
+    top = rng.choice(edges)
+    if kind == "plist":
+        size = view.m.size("_EPROCESS")
+        offset, _ = view.field("_EPROCESS", "ActiveProcessLinks")
+        target = top - rng.randrange(8, size, 8)
+        link = view.result.assembly.processes[plan.pid].active_links  # type: ignore[union-attr]
+        return _mutation("edge", f"pid {plan.pid} ActiveProcessLinks.Flink -> EPROCESS at {target:#x}, "
+                         f"{top - target:#x} bytes below unmapped memory",
+                         view.patches(None, link, u64(target + offset)))
+    if kind == "tlist":
+        size = view.m.size("_ETHREAD")
+        offset, _ = view.field("_ETHREAD", "ThreadListEntry")
+        target = top - rng.randrange(8, size, 8)
+        thread = rng.choice(plan.threads)
+        return _mutation("edge", f"pid {plan.pid} tid {thread.tid} ThreadListEntry.Flink -> ETHREAD at {target:#x}, "
+                         f"{top - target:#x} bytes below unmapped memory",
+                         view.patches(None, view.ethread(plan.pid, thread.tid) + offset, u64(target + offset)))
+    root_offset, _ = view.field("_EPROCESS", view.vad_root_field())
+    target = top - rng.randrange(8, view.m.size("_MMVAD"), 8)
+    return _mutation("edge", f"pid {plan.pid} VadRoot -> node at {target:#x}, {top - target:#x} bytes below "
+                     "unmapped memory", view.patches(None, view.eprocess(plan.pid) + root_offset, u64(target)))
+
+
 # ---- page tables -----------------------------------------------------------------------------
 
 
@@ -633,7 +683,7 @@ def smear(rng: random.Random, view: ForgedView) -> Mutation | None:
 FAMILIES: dict[str, tuple[int, Family]] = {
     "stack": (12, stack), "trap": (8, trap_frame), "teb": (8, teb), "pe": (10, pe_header), "exports": (6, exports),
     "pdata": (10, pdata), "vad": (12, vad), "ldr": (10, loader), "plist": (6, process_links),
-    "tlist": (8, thread_links), "pte": (10, page_tables), "truncate": (4, truncation), "smear": (4, smear),
+    "tlist": (8, thread_links), "edge": (6, edge), "pte": (10, page_tables), "truncate": (4, truncation), "smear": (4, smear),
 }
 
 

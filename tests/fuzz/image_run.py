@@ -181,10 +181,12 @@ def list_threads(context: Any, kernel: str) -> list[tuple[int, int]]:
     from volatility3.plugins.windows import pslist, threads
 
     out: list[tuple[int, int]] = []
+    procs = []
     try:
-        procs = list(pslist.PsList.list_processes(context=context, kernel_module_name=kernel))
+        for proc in pslist.PsList.list_processes(context=context, kernel_module_name=kernel):
+            procs.append(proc)
     except Exception:
-        procs = []
+        pass  # the processes listed before the list broke still count
     for proc in procs:
         try:
             pid = int(proc.UniqueProcessId)

@@ -174,6 +174,31 @@ class ForgedView:
         offset, _ = self.field("_ETHREAD", "Tcb.TrapFrame")
         return self.u64(None, self.ethread(pid, tid) + offset) or None
 
+    def edges(self, pid: int | None) -> list[int]:
+        """Page-aligned addresses whose page is not mapped while the page below is: an object
+        placed just below one has its start readable and its later fields gone. Kernel: the
+        top of each thread's kernel stack (only its top page is mapped); user: stack bases,
+        module ends, TEB and PEB ends."""
+        if pid is None:
+            offset, _ = self.field("_ETHREAD", "Tcb.StackBase")
+            candidates = [self.u64(None, self.ethread(p.pid, t.tid) + offset) or 0 for p, t in self.all_threads()]
+        else:
+            plan = self.plans[pid]
+            candidates = [t.stack_base for t in plan.threads if t.stack_base]
+            candidates += [m.base + m.size for m in plan.modules]
+            candidates += [(t.teb + PAGE) & ~(PAGE - 1) for t in plan.threads if t.teb]
+            candidates += [plan.peb + PAGE * k for k in (1, 2, 3)] + [plan.arena[1]]
+        out = []
+        for va in candidates:
+            va &= ~(PAGE - 1)
+            if not va:
+                continue
+            below = self.kernel_pa(va - PAGE) if pid is None else self.user_pa(pid, va - PAGE)
+            here = self.kernel_pa(va) if pid is None else self.user_pa(pid, va)
+            if below is not None and here is None:
+                out.append(va)
+        return sorted(set(out))
+
     # ---- VAD trees -------------------------------------------------------------------
 
     def vad_link_fields(self) -> tuple[str, str, str]:
