@@ -149,13 +149,27 @@ class ImagePool:
             slot.process.join(timeout=10)
         slot.conn.close()
 
+    def __enter__(self) -> "ImagePool":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop every worker (killing those still busy or starting)."""
+        for slot in self.slots:
+            self._stop(slot, kill=slot.task is not None or not slot.ready)
+        self.slots = []
+
     def run(self, tasks: Iterator[ImageTask], report: Callable[[ImageTask, ImageOutcome | WorkerLost], None],
             deadline: float = float("inf")) -> bool:
-        """Run every task (none starts after ``deadline``); True if some were left unstarted."""
+        """Run every task (none starts after ``deadline``); True if some were left unstarted.
+        Workers are started on first use and kept for the next run until :meth:`close`."""
         pending = iter(tasks)
         left_over = False
         exhausted = False
-        self.slots = [self._spawn() for _ in range(self.workers)]
+        if not self.slots:
+            self.slots = [self._spawn() for _ in range(self.workers)]
         try:
             while True:
                 for slot in self.slots:
@@ -175,10 +189,9 @@ class ImagePool:
                     return left_over
                 if busy:
                     self._wait(busy, report)
-        finally:
-            for slot in self.slots:
-                self._stop(slot, kill=slot.task is not None or not slot.ready)
-            self.slots = []
+        except BaseException:
+            self.close()
+            raise
 
     def _wait(self, busy: list[_Slot], report: Callable[[ImageTask, ImageOutcome | WorkerLost], None]) -> None:
         now = time.monotonic()

@@ -16,6 +16,7 @@ hang (the worker ran past the bound and was killed).
 
 from __future__ import annotations
 
+import contextlib
 import random
 import shutil
 import tempfile
@@ -132,9 +133,11 @@ def run_images(count: int, seed: int, deadline: float, workers: int = WORKERS,
     start = time.monotonic()
     counts = ImageCounts()
     folder = Path(tempfile.mkdtemp(prefix="fuzz-images-"))
-    try:
+    with contextlib.ExitStack() as stack:
+        stack.callback(shutil.rmtree, folder, ignore_errors=True)
         corpus = ImageCorpus(folder)
         pool = ImagePool(workers, corpus.symbols, corpus.images, folder, image_seconds)
+        stack.callback(pool.close)
         baselines = _baselines(pool, corpus, seed, counts)
         cases: dict[int, ImageCase] = {}
 
@@ -148,8 +151,6 @@ def run_images(count: int, seed: int, deadline: float, workers: int = WORKERS,
             record(counts, cases.pop(task.key), result, baselines)
 
         counts.stopped_early = pool.run(tasks(), report, deadline)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
     counts.seconds = time.monotonic() - start
     return counts
 

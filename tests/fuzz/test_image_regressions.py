@@ -48,8 +48,8 @@ def outcomes(tmp_path_factory) -> dict[str, ImageOutcome | WorkerLost]:
         mutation = CASES[name](view)
         tasks.append(ImageTask(key, SCENARIO, mutation.patches, mutation.truncate))
     results: dict[str, ImageOutcome | WorkerLost] = {}
-    pool = ImagePool(1, corpus.symbols, corpus.images, folder, task_seconds=120)
-    pool.run(iter(tasks), lambda task, result: results.__setitem__(names[task.key], result))
+    with ImagePool(1, corpus.symbols, corpus.images, folder, task_seconds=120) as pool:
+        pool.run(iter(tasks), lambda task, result: results.__setitem__(names[task.key], result))
     return results
 
 
