@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from tests.fuzz.image_mutations import Mutation
+from tests.fuzz.image_mutation_base import Mutation
 from tests.fuzz.image_pool import ImageTask, WorkerLost, mutated_bytes, where_it_hung
 from tests.fuzz.image_run import ImageOutcome, ThreadRows, _process_notes, _threads_from_rows, dropped_threads
 from tests.fuzz.image_view import Patch

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.fuzz.image_mutations import Mutation, deep_vad_chain
+from tests.fuzz.image_kernel_mutations import deep_vad_chain
+from tests.fuzz.image_mutation_base import Mutation
 from tests.fuzz.image_pool import ImagePool, ImageTask, WorkerLost
 from tests.fuzz.image_run import ImageOutcome
 from tests.fuzz.images import ImageCorpus
