@@ -104,6 +104,10 @@ def parse_unwind_info(image: PeImage, rva: int) -> UnwindInfo:
     version, flags = ver_flags & 7, ver_flags >> 3
     if version not in (1, 2):
         raise UnwindError(f"UNWIND_INFO at rva {rva:#x} has version {version}")
+    if frame & 0xF == 4:
+        # RSP cannot be a frame pointer: "rsp = rsp - offset" would unwind to a caller *below*
+        # the callee. No compiler emits it (none of 167k records in Wine's DLLs); crafted data does.
+        raise UnwindError(f"UNWIND_INFO at rva {rva:#x} names rsp as its frame register")
     slots = struct.unpack(f"<{count}H", raw)
     codes, epilogs, epilog_size = _decode_codes(slots, version, rva)
     chained = None

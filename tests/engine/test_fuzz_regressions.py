@@ -4,21 +4,27 @@
    a stop reason (`python -m tests.fuzz --engine-case 126 --seed 1`, InvariantBroken).
 2. A WOW64 thread whose 32-bit TEB claims a stack base gigabytes above ESP made the 32-bit scan
    climb page by page up to it: a hang (`--engine-case 60 --seed 1`, 2 s time-out).
+3. (tests/properties/test_unwind_props.py) UNWIND_INFO naming RSP as its frame register unwound
+   to a caller RSP *below* the callee's: SET_FPREG computed rsp = rsp - offset * 16.
 """
 
 from __future__ import annotations
 
 import time
 
+import pytest
+
 from callstack_forensics.context import ProcessContext, WalkOptions
 from callstack_forensics.forge.modules import Catalog
 from callstack_forensics.memory import ThreadInfo, Wow64Context
 from callstack_forensics.modules import ImageCache
 from callstack_forensics.stack import StopReason
+from callstack_forensics.unwind import UWOP_SET_FPREG, Registers, StackReader, UnwindError, parse_unwind_info, virtual_unwind
 from callstack_forensics.walker import walk_thread
 from tests.fuzz.corpus import wow64_process
 from tests.fuzz.timeout import time_limit
 
+from .synth import CODE_RVA, UNWIND_RVA, SynthImage, SynthProcess, unwind_info
 from .test_walker import RSP0, make_process
 
 
@@ -44,3 +50,15 @@ def test_a_32bit_stack_base_far_above_esp_does_not_hang_the_wow64_walk():
             stack = walk_thread(ProcessContext(base.memory, WalkOptions(), base.images), lying)
         assert time.perf_counter() - start < 2, stack_base
         assert stack.stop_reason is not None and stack.frames
+
+
+def test_rsp_as_the_frame_register_is_unusable_unwind_data():
+    record = unwind_info([(0, UWOP_SET_FPREG, 0)], frame_reg=4, frame_off=1)
+    image = SynthImage(b"\xcc" * 0x40, [(CODE_RVA, CODE_RVA + 0x40, record)]).build()[1]
+    with pytest.raises(UnwindError, match="rsp as its frame register"):
+        parse_unwind_info(image, UNWIND_RVA)
+    stack = SynthProcess()
+    stack.map(0x10000, bytes(0x2000))
+    regs = Registers({"rip": 0x7FF600000000 + CODE_RVA, "rsp": 0x10010})
+    with pytest.raises(UnwindError):
+        virtual_unwind(image, 0x7FF600000000, image.function_at(CODE_RVA), regs, StackReader(stack.read), False)
