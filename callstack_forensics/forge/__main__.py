@@ -1,4 +1,4 @@
-"""``python -m callstack_forensics.forge SCENARIO.toml -o OUT.raw [--isf FILE]``."""
+"""``python -m callstack_forensics.forge SCENARIO.toml -o OUT.raw [--isf FILE] [--threads-scale N]``."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("scenario", help="a scenario file (samples/scenarios/*.toml)")
     parser.add_argument("-o", "--output", required=True, help="the raw image to write")
     parser.add_argument("--isf", help="a real kernel symbol table (ISF .json or .json.xz) instead of the bundled one")
+    parser.add_argument("--threads-scale", type=int, default=1, help="give every process N times its threads")
     args = parser.parse_args(argv)
     try:
-        result = forge(args.scenario, args.output, args.isf)
+        result = forge(args.scenario, args.output, args.isf, threads_scale=args.threads_scale)
     except FORGE_ERRORS as exc:
         print(f"forge: {exc}", file=sys.stderr)
         return 2

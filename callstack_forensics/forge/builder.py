@@ -22,6 +22,7 @@ from .layout import Layout
 from .machine import Machine
 from .modules import Catalog
 from .plan import ProcessPlan, ThreadPlan
+from .scale import scale_threads
 from .scenario import ProcessSpec, Scenario, ScenarioError, load_scenario
 from .userspace import UserSpaceBuilder, filetime
 
@@ -55,10 +56,13 @@ class ForgeResult:
 
 
 def forge(scenario_path: str | Path, out_path: str | Path, isf_path: str | Path | None = None,
-          modules_dir: str | Path | None = None, layout: Layout | None = None) -> ForgeResult:
-    """Build ``scenario_path`` into ``out_path``; ``layout`` may pass ``isf_path`` already loaded."""
+          modules_dir: str | Path | None = None, layout: Layout | None = None, threads_scale: int = 1) -> ForgeResult:
+    """Build ``scenario_path`` into ``out_path``; ``layout`` may pass ``isf_path`` already loaded.
+
+    ``threads_scale`` N gives every process N times its threads (see ``scale.scale_threads``), for
+    measuring how the analysis grows with an image."""
     started = time.monotonic()
-    scenario = load_scenario(scenario_path)
+    scenario = scale_threads(load_scenario(scenario_path), threads_scale)
     if layout is None:
         layout = Layout.load(isf_path) if isf_path else bundled_layout()
     catalog = Catalog.load(Path(modules_dir) if modules_dir else None)
@@ -78,6 +82,7 @@ def build_plans(scenario: Scenario, catalog: Catalog, machine: Machine) -> list[
     users = UserSpaceBuilder(scenario, catalog, by_pid, machine)
     plans = []
     tids = {t.tid + 4 * n for p in scenario.processes for t in p.threads for n in range(t.count)}
+    tids |= {p.pid for p in scenario.processes}  # one id table for processes and threads, as on Windows
     for index, spec in enumerate(scenario.processes):
         if spec.kernel:
             plans.append(kernel_process(scenario, spec, machine, tids))
