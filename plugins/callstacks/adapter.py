@@ -13,13 +13,14 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import struct
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any, Iterator
 
 from volatility3.framework import constants, exceptions, interfaces, renderers
 from volatility3.framework.configuration import requirements
 from volatility3.framework.objects import utility
+from volatility3.framework.symbols.windows import extensions
 from volatility3.plugins.windows import handles, info, pslist, threads, vadinfo
 
 from callstack_forensics.context import WalkOptions
@@ -38,6 +39,8 @@ from callstack_forensics.memory import (
     merge_sorted,
     page_protection,
 )
+
+from .rawstructs import LayoutUnknown, ThreadLayout, TreeTooDeep, Vad, VadLayout, vad_nodes
 
 vollog = logging.getLogger(__name__)
 
@@ -186,25 +189,54 @@ class VolatilityProcess(ProcessMemory):
 
     @cached_property
     def _regions(self) -> list[Region]:
-        protect_values = vadinfo.VadInfo.protect_values(self._context, self._kernel.layer_name, self._kernel.symbol_table_name)
-        regions = []
-        for vad in self._vads:
-            try:
-                regions.append(self._region(vad, protect_values))
-            except (*READ_ERRORS, AttributeError, ValueError) as exc:
-                self.notes.append(f"VAD at {vad.vol.offset:#x} unreadable ({exc})")
+        protect_values = _int_table(
+            vadinfo.VadInfo.protect_values(self._context, self._kernel.layer_name, self._kernel.symbol_table_name))
+        regions = self._raw_vad_regions(protect_values)
+        if regions is None:  # a layout or tree the raw walk does not take: Volatility's traversal
+            regions = []
+            for vad in self._vads:
+                self._add_region(regions, vad, protect_values)
         regions = [part for region in regions for part in self._split_image(region)]
         merged = merge_sorted(regions)
         if len(merged) != len(regions):
             self.notes.append(f"{len(regions) - len(merged)} overlapping or empty VADs ignored")
         return merged
 
+    def _raw_vad_regions(self, protect_values: Any) -> list[Region] | None:
+        """The VADs as regions, the tree walked and each VAD read as raw bytes (one read per node,
+        no Volatility object built or kept); None when the layout or the tree is one the raw walk
+        leaves to Volatility (see rawstructs). A VAD whose bytes do not read in one piece goes
+        through Volatility's objects, which say member by member what is missing."""
+        try:
+            root = self._proc.get_vad_root()
+            layer = self._context.layers[root.vol.layer_name]
+            layout = VadLayout.resolve(self._context, self._kernel.symbol_table_name,
+                                       root.vol.type_name.split(constants.BANG)[-1], layer.address_mask)
+            nodes = vad_nodes(layer, int(root.vol.offset), layout)
+        except (LayoutUnknown, TreeTooDeep, exceptions.SymbolError, AttributeError, *READ_ERRORS):
+            return None
+        regions: list[Region] = []
+        for address, kind in nodes:
+            vad = layout.read(layer, address, kind)
+            region = None if vad is None else _vad_region(vad, protect_values)
+            if region is not None:
+                regions.append(region)
+                continue
+            obj = self._context.object(
+                self._kernel.symbol_table_name + constants.BANG + ("_MMVAD_SHORT" if kind == "short" else "_MMVAD"),
+                layer_name=root.vol.layer_name, offset=address, native_layer_name=root.vol.native_layer_name)
+            self._add_region(regions, obj, protect_values)
+        return regions
+
+    def _add_region(self, regions: list[Region], vad: Any, protect_values: Any) -> None:
+        try:
+            regions.append(self._region(vad, protect_values))
+        except (*READ_ERRORS, AttributeError, ValueError) as exc:
+            self.notes.append(f"VAD at {vad.vol.offset:#x} unreadable ({exc})")
+
     def _region(self, vad: Any, protect_values: Any) -> Region:
         start, end = int(vad.get_start()), int(vad.get_end()) + 1
-        try:
-            protection = page_protection(int(protect_values[int(vad.Protection)]))
-        except (IndexError, TypeError):
-            protection = UNKNOWN_PROTECTION
+        protection = _protection(int(vad.Protection), protect_values)
         private = bool(vad.get_private_memory())
         path = _str(vad.get_file_name())
         if private:
@@ -292,14 +324,40 @@ class VolatilityProcess(ProcessMemory):
 
     def threads(self) -> list[ThreadInfo]:
         out = []
+        layout = self._thread_layout
         try:
-            for ethread in threads.Threads.list_threads(self._context, self._kernel_module_name, self._proc):
-                out.append(self._thread(ethread))
+            if layout is None:
+                for ethread in threads.Threads.list_threads(self._context, self._kernel_module_name, self._proc):
+                    out.append(self._thread(ethread))
+            else:  # the same list, without Volatility keeping an object per link alive behind the process
+                layer = self._context.layers[self._proc.vol.layer_name]
+                for offset in layout.threads(layer, int(self._proc.vol.offset)):
+                    out.append(self._thread_at(offset))
         except READ_ERRORS as exc:
             self.notes.append(f"thread list unreadable after {len(out)} threads ({exc})")
         return out
 
+    def _thread_at(self, offset: int) -> ThreadInfo:
+        fast = self._raw_thread(offset)
+        if fast is not None:
+            return fast
+        return self._thread(self._context.object(
+            self._kernel.symbol_table_name + constants.BANG + "_ETHREAD", layer_name=self._proc.vol.layer_name,
+            offset=offset, native_layer_name=self._proc.vol.layer_name))
+
+    @cached_property
+    def _thread_layout(self) -> ThreadLayout | None:
+        """Where the thread members lie, from the symbol table; None leaves threads to Volatility's objects."""
+        try:
+            return ThreadLayout.resolve(self._context, self._kernel.symbol_table_name,
+                                        self._context.layers[self._kernel.layer_name].address_mask)
+        except (LayoutUnknown, exceptions.SymbolError, AttributeError, KeyError, ValueError):
+            return None
+
     def _thread(self, ethread: Any) -> ThreadInfo:
+        fast = self._raw_thread(int(ethread.vol.offset))
+        if fast is not None:
+            return fast
         try:
             tid = int(ethread.Cid.UniqueThread)
         except READ_ERRORS:
@@ -330,6 +388,53 @@ class VolatilityProcess(ProcessMemory):
             self._wow64_context(info, teb)
         return info
 
+    def _raw_thread(self, offset: int) -> ThreadInfo | None:
+        """The thread read from one copy of its _ETHREAD's bytes (the members at the symbol table's
+        offsets, values as Volatility's objects give them); None when the layout is unknown or the
+        object does not read whole, so that Volatility's objects say member by member what is missing."""
+        layout = self._thread_layout
+        if layout is None:
+            return None
+        try:
+            data = self._context.layers.read(self._kernel.layer_name, offset + layout.start, layout.end - layout.start)
+        except READ_ERRORS:
+            return None
+
+        def get(member: Any) -> int:
+            return member.get(data, layout.start)
+
+        info = ThreadInfo(get(layout.tid), extra={"ethread": offset}, object_address=offset)
+        info.create_time = filetime(get(layout.create_time))
+        if layout.impersonation_bit is not None:
+            active = bool(get(layout.impersonation_bit))
+        else:
+            active = bool(get(layout.cross_thread_flags) & IMPERSONATION_FLAG)
+        pointer = get(layout.impersonation_data) & ~0x7
+        info.impersonation_sid = self._member(lambda: self._impersonated_user(active, pointer))
+        values = _KThreadValues(get(layout.state), get(layout.wait_reason))
+        info.state = _str(extensions.KTHREAD.get_state(values))  # Volatility's names, from its own tables
+        info.wait_reason = _str(extensions.KTHREAD.get_wait_reason(values))
+        if layout.syscall_number is not None:
+            info.syscall_number = get(layout.syscall_number)
+        info.start_address = get(layout.start_address)
+        if layout.win32_start_address is not None:
+            info.win32_start_address = get(layout.win32_start_address)
+        teb = get(layout.teb)
+        if not teb:
+            info.note = "system thread: no TEB, no user-mode context"
+            return info
+        info.teb = teb
+        try:
+            bounds = self._layer.read(teb + layout.teb_start, layout.teb_end - layout.teb_start, pad=False)
+            info.stack_base = layout.stack_base.get(bounds, layout.teb_start)
+            info.stack_limit = layout.stack_limit.get(bounds, layout.teb_start)
+        except READ_ERRORS:
+            self._stack_bounds(info, teb)
+        self._trap_frame(info, get(layout.trap_frame))
+        if self.process.is_wow64:
+            self._wow64_context(info, teb)
+        return info
+
     def _impersonation(self, ethread: Any) -> str | None:
         """The user of the token a thread impersonates (ClientSecurity, low 3 bits are flags)."""
         if ethread.has_member("ActiveImpersonationInfo"):
@@ -337,6 +442,9 @@ class VolatilityProcess(ProcessMemory):
         else:
             active = bool(int(ethread.CrossThreadFlags) & IMPERSONATION_FLAG)
         pointer = int(ethread.ClientSecurity.ImpersonationData) & ~0x7
+        return self._impersonated_user(active, pointer)
+
+    def _impersonated_user(self, active: bool, pointer: int) -> str | None:
         if not active or not pointer:
             return None
         token = self._context.object(
@@ -374,10 +482,33 @@ class VolatilityProcess(ProcessMemory):
             info.note = "TEB not present: stack bounds unknown"
 
     def _trap_context(self, info: ThreadInfo, tcb: Any) -> None:
-        pointer = int(tcb.TrapFrame)
+        self._trap_frame(info, int(tcb.TrapFrame))
+
+    def _trap_frame(self, info: ThreadInfo, pointer: int) -> None:
         if not pointer:
             info.note = "no trap frame: the thread is not stopped on a kernel entry"
             return
+        regs = self._raw_trap_registers(pointer)
+        if regs is None:
+            regs = self._trap_registers(info, pointer)
+            if regs is None:
+                return
+        self._user_context(info, regs)
+
+    def _raw_trap_registers(self, pointer: int) -> dict[str, int] | None:
+        """The trap frame's registers from one read of its bytes; None to read them through objects."""
+        layout = self._thread_layout
+        if layout is None:
+            return None
+        try:
+            raw = self._context.layers.read(self._kernel.layer_name, pointer + layout.trap_start,
+                                            layout.trap_end - layout.trap_start)
+        except READ_ERRORS:
+            return None
+        return {name: member.get(raw, layout.trap_start) for name, member in layout.trap}
+
+    def _trap_registers(self, info: ThreadInfo, pointer: int) -> dict[str, int] | None:
+        """The trap frame's registers through Volatility's objects (member by member)."""
         try:
             frame = self._context.object(
                 self._kernel.symbol_table_name + constants.BANG + "_KTRAP_FRAME",
@@ -390,7 +521,10 @@ class VolatilityProcess(ProcessMemory):
                     regs[name.lower()] = int(getattr(frame, name))
         except READ_ERRORS:
             info.note = f"trap frame at {pointer:#x} paged out"
-            return
+            return None
+        return regs
+
+    def _user_context(self, info: ThreadInfo, regs: dict[str, int]) -> None:
         if regs["rip"] > USER_LIMIT or regs["rsp"] > USER_LIMIT:
             info.note = "trap frame holds a kernel-mode context (interrupted in the kernel)"
             return
@@ -417,6 +551,14 @@ class VolatilityProcess(ProcessMemory):
         (esp,) = struct.unpack_from("<I", ctx, CONTEXT32_ESP)
         if eip:
             info.wow64 = Wow64Context(eip, esp, ebp, base32 or None, limit32 or None)
+
+
+@dataclass(frozen=True, slots=True)
+class _KThreadValues:
+    """What Volatility's KTHREAD.get_state / get_wait_reason read, without building the object."""
+
+    State: int
+    WaitReason: int
 
 
 class ObjectTypes:
@@ -483,6 +625,40 @@ class ObjectTypes:
             return None, image
         file_object = self._context.object(table + "_FILE_OBJECT", layer_name=self._kernel.layer_name, offset=pointer)
         return _str(file_object.file_name_with_device()), image
+
+
+def _vad_region(vad: Vad, protect_values: Any) -> Region | None:
+    """VolatilityProcess._region for a VAD read as raw bytes; None where that needs the objects
+    (an image VAD on a layout without a commit charge: they say why)."""
+    if vad.private:
+        kind = RegionKind.PRIVATE
+    elif vad.vad_type == VAD_TYPE_IMAGE:
+        kind = RegionKind.IMAGE
+    else:
+        kind = RegionKind.MAPPED
+    private_exec = None
+    if kind == RegionKind.IMAGE:
+        if vad.commit_charge is None:
+            return None
+        private_exec = vad.commit_charge * 0x1000
+    return Region(vad.start, vad.end + 1, _protection(vad.protection, protect_values), kind, vad.file_name, vad.start,
+                  private_exec)
+
+
+def _int_table(values: Any) -> Any:
+    """MmProtectToValue as plain ints, read once: indexing Volatility's Array builds an object per VAD."""
+    try:
+        return tuple(int(v) for v in values)
+    except (*READ_ERRORS, TypeError, ValueError):
+        return values
+
+
+def _protection(index: int, protect_values: Any) -> str:
+    """A VAD's protection index through the kernel's MmProtectToValue, spelled as Elastic does."""
+    try:
+        return page_protection(int(protect_values[index]))
+    except (IndexError, TypeError):
+        return UNKNOWN_PROTECTION
 
 
 def _vad_type(vad: Any) -> int | None:

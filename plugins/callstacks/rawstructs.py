@@ -1,0 +1,440 @@
+"""Kernel structures read as raw bytes, with member offsets resolved once from the symbol table.
+
+Why: every member access on a Volatility object builds a template instance, an
+``ObjectInformation`` and a read; a thread's dozen fields or a VAD's four, read that way, cost
+more than walking the thread's whole stack, and grow an image's analysis with its thread count.
+Volatility's own VAD traversal also keeps every node it visits alive for the rest of the run
+(``MMVAD_SHORT.get_tag`` is an unbounded ``lru_cache`` on the node). Reading each structure's
+bytes once and unpacking its members at the offsets the symbol table gives keeps the per-thread
+and per-VAD cost flat and leaves nothing behind.
+
+The values are Volatility's, bit for bit: pointers masked to the layer's address space, bit
+fields ``(value & ((1 << end) - 1)) >> start``, members found through the same
+``has_member`` chains Volatility's extension methods try. Whatever this module cannot read the
+way Volatility would (a structure across a missing page, a layout it does not know) the
+adapter reads through Volatility's objects instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+from volatility3.framework import constants, exceptions, interfaces, objects
+from volatility3.framework.objects import templates
+
+READ_ERRORS = (exceptions.InvalidAddressException, exceptions.PagedInvalidAddressException)
+# Volatility's VAD traversal gives up (RuntimeError) below this depth; so must we.
+VAD_MAX_DEPTH = 100
+POOL_TAG_BEFORE_NODE = 12  # 64-bit _POOL_HEADER: the tag's 4 bytes, 12 bytes before the VAD
+
+
+class LayoutUnknown(Exception):
+    """The symbol table lacks a member this fast path needs: use Volatility's objects."""
+
+
+class TreeTooDeep(Exception):
+    """The VAD tree is deeper than Volatility walks: let Volatility's traversal say so."""
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One member: where it lies in its structure and how Volatility turns its bytes into an int."""
+
+    offset: int
+    length: int
+    signed: bool = False
+    start_bit: int | None = None
+    end_bit: int = 0
+    mask: int | None = None  # a pointer: masked to the address space of the layer it is read on
+
+    @property
+    def end(self) -> int:
+        return self.offset + self.length
+
+    def get(self, data: bytes, origin: int = 0) -> int:
+        """The member's value in ``data``, a read of the structure starting at offset ``origin``."""
+        at = self.offset - origin
+        value = int.from_bytes(data[at : at + self.length], "little", signed=self.signed)
+        if self.start_bit is not None:
+            value = (value & ((1 << self.end_bit) - 1)) >> self.start_bit
+        if self.mask is not None:
+            value &= self.mask
+        return value
+
+
+class TypeFields:
+    """Dotted member paths of one kernel type, resolved through the symbol table's templates."""
+
+    def __init__(self, context: interfaces.context.ContextInterface, table: str, type_name: str,
+                 address_mask: int) -> None:
+        self._context = context
+        self._mask = address_mask
+        self.template = self._resolve(context.symbol_space.get_type(table + constants.BANG + type_name))
+
+    def _resolve(self, template: Any) -> Any:
+        if isinstance(template, templates.ReferenceTemplate):
+            return self._context.symbol_space.get_type(template.vol.type_name)
+        return template
+
+    def _member(self, path: str) -> tuple[Any, int] | None:
+        template, offset = self.template, 0
+        for part in path.split("."):
+            members = template.vol.get("members") if "members" in template.vol else None
+            if not members or part not in members:
+                return None
+            relative, child = members[part]
+            offset += relative
+            template = self._resolve(child)
+        return template, offset
+
+    def offset(self, path: str) -> int:
+        """Where the member at ``path`` (of any type) starts in the structure."""
+        found = self._member(path)
+        if found is None:
+            raise LayoutUnknown(f"no {path} in {self.template.vol.type_name}")
+        return found[1]
+
+    def has(self, path: str) -> bool:
+        """``path`` names a member (of any type), as a chain of ``has_member`` checks would."""
+        return self._member(path) is not None
+
+    def find(self, path: str) -> Field | None:
+        """The integer member at ``path`` (``Tcb.TrapFrame``); None when a part is not a member."""
+        found = self._member(path)
+        return None if found is None else self._leaf(*found)
+
+    def first(self, *paths: str) -> Field | None:
+        """The first of ``paths`` that resolves, as Volatility's ``has_member`` chains choose."""
+        for path in paths:
+            found = self.find(path)
+            if found is not None:
+                return found
+        return None
+
+    def need(self, *paths: str) -> Field:
+        found = self.first(*paths)
+        if found is None:
+            raise LayoutUnknown(f"no {' or '.join(paths)} in {self.template.vol.type_name}")
+        return found
+
+    def _leaf(self, template: Any, offset: int) -> Field | None:
+        cls = template.vol.object_class
+        if issubclass(cls, objects.BitField):
+            length, _, signed = template.vol.base_type.vol.data_format
+            return Field(offset, length, signed, template.vol.start_bit, template.vol.end_bit)
+        if issubclass(cls, objects.Enumeration):
+            length, _, signed = template.vol.base_type.vol.data_format
+            return Field(offset, length, signed)
+        if issubclass(cls, objects.Pointer):
+            length, _, _ = template.vol.data_format
+            return Field(offset, length, False, mask=self._mask)
+        if issubclass(cls, (objects.Integer, objects.Char, objects.Boolean)):
+            length, _, signed = template.vol.data_format
+            return Field(offset, length, signed)
+        return None
+
+
+def span(fields: Iterator[Field | None] | list[Field | None]) -> tuple[int, int]:
+    """The smallest [start, end) holding every given field: one read for the structure."""
+    present = [f for f in fields if f is not None]
+    return min(f.offset for f in present), max(f.end for f in present)
+
+
+@dataclass(frozen=True, slots=True)
+class Vad:
+    """What the adapter makes a region from, as Volatility's MMVAD_SHORT / MMVAD methods return it."""
+
+    start: int
+    end: int  # the last byte, as get_end() gives it
+    protection: int
+    private: bool
+    vad_type: int | None
+    commit_charge: int | None
+    file_name: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class VadFields:
+    """One VAD type's members, found through the ``has_member`` chains of Volatility's methods."""
+
+    starting_vpn: Field
+    starting_vpn_high: Field | None
+    ending_vpn: Field
+    ending_vpn_high: Field | None
+    protection: Field
+    private: Field
+    vad_type: Field | None  # the adapter's _vad_type: u.VadFlags.VadType or Core.u.VadFlags.VadType
+    commit_charge: Field | None
+    subsection: Field | None  # _MMVAD only: the mapped file is behind Subsection -> ControlArea
+    start: int
+    end: int
+
+    @classmethod
+    def resolve(cls, vad: TypeFields, long: bool) -> "VadFields":
+        if vad.has("StartingVpn"):
+            vpn = ("StartingVpn", "StartingVpnHigh", "EndingVpn", "EndingVpnHigh")
+        elif vad.has("Core"):
+            vpn = ("Core.StartingVpn", "Core.StartingVpnHigh", "Core.EndingVpn", "Core.EndingVpnHigh")
+        else:
+            raise LayoutUnknown("no StartingVpn or Core in the VAD")
+        if vad.has("u"):
+            protection = vad.need("u.VadFlags.Protection")
+        elif vad.has("Core"):
+            protection = vad.need("Core.u.VadFlags.Protection")
+        else:
+            raise LayoutUnknown("no u or Core in the VAD")
+        if long and (vad.has("ControlArea") or not vad.has("Subsection")):
+            raise LayoutUnknown("the VAD names its file another way than Subsection -> ControlArea")
+        fields = dict(
+            starting_vpn=vad.need(vpn[0]), starting_vpn_high=vad.find(vpn[1]),
+            ending_vpn=vad.need(vpn[2]), ending_vpn_high=vad.find(vpn[3]),
+            protection=protection,
+            private=vad.need("u1.VadFlags1.PrivateMemory", "u.VadFlags.PrivateMemory",
+                             "Core.u1.VadFlags1.PrivateMemory", "Core.u.VadFlags.PrivateMemory"),
+            vad_type=vad.first("u.VadFlags.VadType", "Core.u.VadFlags.VadType"),
+            commit_charge=_commit_charge(vad),
+            subsection=vad.need("Subsection") if long else None,
+        )
+        start, end = span(list(fields.values()))
+        return cls(start=start, end=end, **fields)
+
+    def decode(self, data: bytes) -> tuple[int, int, int, bool, int | None, int | None]:
+        """(first byte, last byte, protection index, private, VadType, CommitCharge) from [start, end)."""
+        origin = self.start
+        first = self.starting_vpn.get(data, origin) << 12
+        if self.starting_vpn_high is not None:
+            first |= self.starting_vpn_high.get(data, origin) << 44
+        last = (self.ending_vpn.get(data, origin) + 1) << 12
+        if self.ending_vpn_high is not None:
+            last |= self.ending_vpn_high.get(data, origin) << 44
+        return (first, last - 1, self.protection.get(data, origin), bool(self.private.get(data, origin)),
+                None if self.vad_type is None else self.vad_type.get(data, origin),
+                None if self.commit_charge is None else self.commit_charge.get(data, origin))
+
+
+def _commit_charge(vad: TypeFields) -> Field | None:
+    """MMVAD_SHORT.get_commit_charge's choice of member (None where it would raise)."""
+    if vad.has("CommitCharge"):
+        return vad.find("CommitCharge")
+    if vad.has("u1.VadFlags1"):
+        return vad.find("u1.VadFlags1.CommitCharge")
+    if vad.has("u.VadFlags"):
+        return vad.find("u.VadFlags.CommitCharge")
+    if vad.has("Core"):
+        return vad.find("Core.CommitCharge") if vad.has("Core.CommitCharge") else vad.find("Core.u1.VadFlags1.CommitCharge")
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class FileNameFields:
+    """MMVAD.get_file_name's chain: Subsection -> ControlArea -> FilePointer (EX_FAST_REF) -> FileName."""
+
+    control_area: Field  # _SUBSECTION.ControlArea
+    file_pointer: Field  # _CONTROL_AREA.FilePointer.Object
+    length: Field        # _FILE_OBJECT.FileName.Length
+    buffer: Field        # _FILE_OBJECT.FileName.Buffer
+
+    @classmethod
+    def resolve(cls, context: interfaces.context.ContextInterface, table: str, address_mask: int) -> "FileNameFields":
+        def fields(type_name: str) -> TypeFields:
+            return TypeFields(context, table, type_name, address_mask)
+
+        return cls(fields("_SUBSECTION").need("ControlArea"), fields("_CONTROL_AREA").need("FilePointer.Object"),
+                   fields("_FILE_OBJECT").need("FileName.Length"), fields("_FILE_OBJECT").need("FileName.Buffer"))
+
+    def read(self, layer: interfaces.layers.DataLayerInterface, subsection: int) -> str | None:
+        """The mapped file's name, or None wherever Volatility's get_file_name gives NotApplicable."""
+        try:
+            control_area = _read_field(layer, subsection, self.control_area)
+            file_object = _read_field(layer, control_area, self.file_pointer) & ~0xF  # EX_FAST_REF's count bits
+            length = _read_field(layer, file_object, self.length)
+            if length <= 0:
+                return None
+            buffer = _read_field(layer, file_object, self.buffer)
+            text = str(layer.read(buffer, length), encoding="utf16", errors="replace")  # Volatility's String
+        except READ_ERRORS:
+            return None
+        index = text.find("\x00")
+        return text[:index] if index >= 0 else text
+
+
+def _read_field(layer: interfaces.layers.DataLayerInterface, address: int, field: Field) -> int:
+    return field.get(layer.read(address + field.offset, field.length), field.offset)
+
+
+@dataclass(frozen=True, slots=True)
+class VadLayout:
+    """Where a VAD tree node's children lie, and the members of short and long VADs."""
+
+    left: Field
+    right: Field
+    short: VadFields
+    long: VadFields
+    file_name: FileNameFields
+
+    @classmethod
+    def resolve(cls, context: interfaces.context.ContextInterface, table: str, node_type: str,
+                address_mask: int) -> "VadLayout":
+        node = TypeFields(context, table, node_type, address_mask)
+        # MMVAD_SHORT.get_left_child / get_right_child, tried in Volatility's order
+        left = node.need("LeftChild", "Left", "VadNode.LeftChild", "VadNode.Left", "Core.VadNode.LeftChild",
+                         "Core.VadNode.Left")
+        right = node.need("RightChild", "Right", "VadNode.RightChild", "VadNode.Right", "Core.VadNode.RightChild",
+                          "Core.VadNode.Right")
+        return cls(left, right,
+                   VadFields.resolve(TypeFields(context, table, "_MMVAD_SHORT", address_mask), long=False),
+                   VadFields.resolve(TypeFields(context, table, "_MMVAD", address_mask), long=True),
+                   FileNameFields.resolve(context, table, address_mask))
+
+    def read(self, layer: interfaces.layers.DataLayerInterface, address: int, kind: str) -> Vad | None:
+        """A VAD's values from one read of its bytes; None when they do not read in one piece."""
+        fields = self.short if kind == "short" else self.long
+        try:
+            data = layer.read(address + fields.start, fields.end - fields.start)
+        except READ_ERRORS:
+            return None
+        start, last, protection, private, vad_type, commit = fields.decode(data)
+        name = None
+        if fields.subsection is not None:
+            name = self.file_name.read(layer, fields.subsection.get(data, fields.start))
+        return Vad(start, last, protection, private, vad_type, commit, name)
+
+
+def vad_nodes(layer: interfaces.layers.DataLayerInterface, root: int, layout: VadLayout) -> list[tuple[int, str]]:
+    """Every VAD under ``root`` as (address, ``short`` | ``long``), in the order and with the
+    choices of Volatility's ``MMVAD_SHORT.traverse``: a node whose pool tag is not a VAD's is
+    skipped with its subtree, a node seen before ends that branch, an unreadable child pointer
+    is no child. Raises :class:`TreeTooDeep` where Volatility raises its RuntimeError."""
+    out: list[tuple[int, str]] = []
+    visited: set[int] = set()
+    todo = [(root, 0)]
+    while todo:
+        address, depth = todo.pop()
+        if depth > VAD_MAX_DEPTH:
+            raise TreeTooDeep(f"VAD tree deeper than {VAD_MAX_DEPTH} at {address:#x}")
+        if address in visited:
+            continue
+        visited.add(address)
+        tag = _tag(layer, address)
+        if tag in ("VadS", "VadF"):
+            out.append((address, "short"))
+        elif tag is not None and tag.startswith("Vad"):
+            out.append((address, "long"))
+        elif depth != 0:
+            continue
+        right = _pointer(layer, address, layout.right)
+        left = _pointer(layer, address, layout.left)
+        if right is not None:
+            todo.append((right, depth + 1))
+        if left is not None:
+            todo.append((left, depth + 1))
+    return out
+
+
+def _tag(layer: interfaces.layers.DataLayerInterface, address: int) -> str | None:
+    try:
+        return layer.read(address - POOL_TAG_BEFORE_NODE, 4).decode()
+    except (*READ_ERRORS, UnicodeDecodeError, ValueError):
+        return None
+
+
+def _pointer(layer: interfaces.layers.DataLayerInterface, address: int, field: Field) -> int | None:
+    try:
+        return field.get(layer.read(address + field.offset, field.length), field.offset)
+    except READ_ERRORS:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadLayout:
+    """The _ETHREAD / _KTHREAD members a thread's row needs, and its TEB's and trap frame's."""
+
+    tid: Field
+    create_time: Field
+    impersonation_bit: Field | None  # ActiveImpersonationInfo, where the layout names the bit
+    cross_thread_flags: Field | None
+    impersonation_data: Field
+    state: Field
+    wait_reason: Field
+    syscall_number: Field | None
+    start_address: Field
+    win32_start_address: Field | None
+    teb: Field
+    trap_frame: Field
+    start: int
+    end: int
+    stack_base: Field
+    stack_limit: Field
+    teb_start: int
+    teb_end: int
+    trap: tuple[tuple[str, Field], ...]
+    trap_start: int
+    trap_end: int
+    thread_list_head: int  # _EPROCESS.ThreadListHead
+    thread_list_entry: int  # _ETHREAD.ThreadListEntry
+    flink: Field
+    link_size: int
+
+    @classmethod
+    def resolve(cls, context: interfaces.context.ContextInterface, table: str, address_mask: int) -> "ThreadLayout":
+        ethread = TypeFields(context, table, "_ETHREAD", address_mask)
+        fields = dict(
+            tid=ethread.need("Cid.UniqueThread"),
+            create_time=ethread.need("CreateTime.QuadPart"),
+            impersonation_bit=ethread.find("ActiveImpersonationInfo"),
+            cross_thread_flags=ethread.find("CrossThreadFlags"),
+            impersonation_data=ethread.need("ClientSecurity.ImpersonationData"),
+            state=ethread.need("Tcb.State"),
+            wait_reason=ethread.need("Tcb.WaitReason"),
+            syscall_number=ethread.find("Tcb.SystemCallNumber"),
+            start_address=ethread.need("StartAddress"),
+            win32_start_address=ethread.find("Win32StartAddress"),
+            teb=ethread.need("Tcb.Teb"),
+            trap_frame=ethread.need("Tcb.TrapFrame"),
+        )
+        if fields["impersonation_bit"] is None and fields["cross_thread_flags"] is None:
+            raise LayoutUnknown("no ActiveImpersonationInfo or CrossThreadFlags in _ETHREAD")
+        start, end = span(list(fields.values()))
+        teb = TypeFields(context, table, "_TEB", address_mask)
+        base, limit = teb.need("NtTib.StackBase"), teb.need("NtTib.StackLimit")
+        teb_start, teb_end = span([base, limit])
+        trap_type = TypeFields(context, table, "_KTRAP_FRAME", address_mask)
+        trap = tuple((name.lower(), found) for name in ("Rip", "Rsp", "Rbp", "Rax", "Rcx", "Rdx", "R8", "R9", "R10", "R11")
+                     if (found := trap_type.find(name)) is not None)
+        if [name for name, _ in trap[:3]] != ["rip", "rsp", "rbp"]:
+            raise LayoutUnknown("no Rip, Rsp, Rbp in _KTRAP_FRAME")
+        trap_start, trap_end = span([f for _, f in trap])
+        process = TypeFields(context, table, "_EPROCESS", address_mask)
+        link = TypeFields(context, table, "_LIST_ENTRY", address_mask)
+        return cls(start=start, end=end, stack_base=base, stack_limit=limit, teb_start=teb_start, teb_end=teb_end,
+                   trap=trap, trap_start=trap_start, trap_end=trap_end,
+                   thread_list_head=process.offset("ThreadListHead"),
+                   thread_list_entry=ethread.offset("ThreadListEntry"), flink=link.need("Flink"),
+                   link_size=int(link.template.size), **fields)
+
+    def threads(self, layer: interfaces.layers.DataLayerInterface, eprocess: int) -> Iterator[int]:
+        """The _ETHREAD addresses of a process, as Volatility's Threads.list_threads gives them
+        (ThreadListHead.to_list(_ETHREAD, ThreadListEntry)), without an object per link: a link
+        that is not readable ends the list, a link seen before ends it, and a read that fails
+        raises as Volatility's would."""
+        head = eprocess + self.thread_list_head
+        if not layer.is_valid(head):
+            return
+        link = _read_field(layer, head, self.flink)
+        if not (link and layer.is_valid(link, self.link_size)):
+            return
+        seen = {head}
+        while link not in seen:
+            thread = link - self.thread_list_entry
+            if not layer.is_valid(thread):
+                return
+            yield thread
+            seen.add(link)
+            link = _read_field(layer, link, self.flink)
+            if not (link and layer.is_valid(link, self.link_size)):
+                return
+
+
+__all__ = ["Field", "TypeFields", "Vad", "VadFields", "VadLayout", "ThreadLayout", "vad_nodes", "LayoutUnknown", "TreeTooDeep",
+           "VAD_MAX_DEPTH"]
