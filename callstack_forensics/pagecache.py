@@ -42,6 +42,12 @@ class PageCache:
             self._pages.popitem(last=False)
         return data
 
+    def clear(self) -> None:
+        """Forget every page: once a process's threads are walked, its stack pages are never read
+        through the cache again, and keeping them for every process until the events are built
+        would grow the run's memory with the image's thread count."""
+        self._pages.clear()
+
     def read(self, address: int, size: int) -> bytes:
         """Exactly ``size`` bytes or :class:`MemoryMissing` at the first absent page."""
         if size <= 0:

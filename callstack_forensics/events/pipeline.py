@@ -40,6 +40,7 @@ class EventPipeline:
         except Exception as exc:  # a source that cannot list threads still yields a process event
             threads, notes = [], notes + [f"threads not listed ({exc})"]
         stacks = [_walk(ctx, thread) for thread in threads if not tids or thread.tid in tids]
+        ctx.cache.clear()  # the walks are done: their stack pages would only weigh on the run's memory
         yara = None
         if self.yara is not None and self.yara.available:
             try:
