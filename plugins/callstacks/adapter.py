@@ -709,9 +709,14 @@ def open_process(context: interfaces.context.ContextInterface, kernel_module_nam
     try:
         return VolatilityProcess(context, kernel_module_name, proc, object_types)
     except READ_ERRORS as exc:
-        return f"process layer not available ({exc})"
+        return f"process layer not available ({_reason(exc)})"
     except (AttributeError, ValueError, TypeError) as exc:
-        return f"process object unreadable ({exc})"
+        return f"process object unreadable ({_reason(exc)})"
+
+
+def _reason(exc: Exception) -> str:
+    """Volatility's read errors often carry no message; the type still says what failed."""
+    return str(exc) or type(exc).__name__
 
 
 __all__ = ["ObjectTypes", "VolatilityProcess", "list_processes", "open_process", "system_time", "walk_options"]

@@ -148,7 +148,7 @@ class KernelSource:
         for proc in adapter.list_processes(self.context, self.kernel):
             memory = adapter.open_process(self.context, self.kernel, proc, types)
             if isinstance(memory, str):
-                yield OpenedProcess(_bare_info(proc), None, memory)
+                yield OpenedProcess(bare_info(proc), None, memory)
             else:
                 yield OpenedProcess(memory.process, memory, "; ".join(memory.notes) or None)
 
@@ -163,7 +163,7 @@ def _object_types(context: interfaces.context.ContextInterface, kernel: str) -> 
         return None
 
 
-def _bare_info(proc: Any) -> ProcessInfo:
+def bare_info(proc: Any) -> ProcessInfo:
     """What the _EPROCESS alone says when its address space cannot be opened."""
     try:
         name = utility.array_to_string(proc.ImageFileName)

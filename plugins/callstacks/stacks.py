@@ -14,6 +14,7 @@ from callstack_forensics.modules import ImageCache
 from callstack_forensics.walker import walk_thread
 
 from . import adapter
+from .session import bare_info
 
 vollog = logging.getLogger(__name__)
 
@@ -44,12 +45,24 @@ class Stacks(interfaces.plugins.PluginInterface):
             memory = adapter.open_process(self.context, self.config["kernel"], proc)
             if isinstance(memory, str):
                 vollog.warning("PID %d: %s", int(proc.UniqueProcessId), memory)
+                yield self._process_row(bare_info(proc), f"process not readable: {memory}", show_bytes)
                 continue
             ctx = ProcessContext(memory, options, images)
             for thread in memory.threads():
                 if tids and thread.tid not in tids:
                     continue
                 yield from self._rows(walk_thread(ctx, thread), show_bytes)
+            # what the process lost (a cut VAD tree, a broken list) is said in the grid, after the
+            # walks, since the adapter reads VADs and lists lazily while walking
+            for note in memory.notes:
+                yield self._process_row(memory.process, f"process: {note}", show_bytes)
+
+    @staticmethod
+    def _process_row(info, note: str, show_bytes: bool) -> tuple[int, tuple]:
+        """A row about a whole process (no thread): why it or part of it could not be read."""
+        na = renderers.NotAvailableValue()
+        row = (info.pid, info.name, na, na, na, na, na, na, na, na, note)
+        return (0, row + ((na, na) if show_bytes else ()))
 
     def _rows(self, stack, show_bytes: bool) -> Iterator[tuple[int, tuple]]:
         na = renderers.NotAvailableValue()

@@ -139,6 +139,8 @@ def _threads_from_rows(rows: list[list[Any]]) -> list[ThreadRows]:
     out: list[ThreadRows] = []
     for row in rows:
         pid, tid, frame, note = row[0], row[2], row[3], row[10]
+        if not isinstance(tid, int):
+            continue  # a row about a whole process (what it lost), not a thread
         starts = not isinstance(frame, int) or frame == 0 or not out or (out[-1].pid, out[-1].tid) != (pid, tid)
         if starts:
             out.append(ThreadRows(int(pid), int(tid)))

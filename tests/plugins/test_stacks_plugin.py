@@ -20,10 +20,15 @@ def threads_of(image):
 
 
 def test_every_thread_windows_threads_lists_appears_with_frames_or_a_reason(benign_image):
-    stacks = list(flatten(vol_json(benign_image, "callstacks.stacks")))
+    rows = list(flatten(vol_json(benign_image, "callstacks.stacks")))
+    stacks = [r for r in rows if r["TID"] is not None]
     assert {(r["PID"], r["TID"]) for r in stacks} == threads_of(benign_image)
     for row in stacks:
         assert row["Frame"] is not None or row["Note"], row
+    # Rows without a thread are about a whole process: what it lost, said in the grid, not only logged.
+    whole = [r for r in rows if r["TID"] is None]
+    assert whole and all(r["Note"].startswith(("process: ", "process not readable: ")) for r in whole)
+    assert 4 in {r["PID"] for r in whole}  # System: no PEB
 
 
 def test_user_threads_unwind_to_the_thread_start_with_verified_calls(benign_image):
@@ -56,7 +61,7 @@ def test_bytes_option_adds_128_hex_chars_of_call_site(benign_image):
 
 
 def test_real_kernel_layouts_list_every_thread(benign_real_isf_image):
-    stacks = list(flatten(vol_json(benign_real_isf_image, "callstacks.stacks")))
+    stacks = [r for r in flatten(vol_json(benign_real_isf_image, "callstacks.stacks")) if r["TID"] is not None]
     assert {(r["PID"], r["TID"]) for r in stacks} == threads_of(benign_real_isf_image)
     unwound = [r for r in stacks if r["Frame"] is not None]
     assert len({(r["PID"], r["TID"]) for r in unwound}) > 100
