@@ -11,7 +11,7 @@ case, which genuine material, which mutations. Kinds:
   parsed, probed and, when a base process loads it, walked through;
 - ``unwind``: raw UNWIND_INFO records, chained, unwound from random places.
 
-Each case runs under a SIGALRM time bound; an exception the engine does not document is a crash,
+Each case runs under a CPU-time bound (SIGPROF); an exception the engine does not document is a crash,
 running out of time a hang, both reported with the seed and index that rebuild the case.
 """
 

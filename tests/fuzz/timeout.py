@@ -1,4 +1,8 @@
-"""A per-case time bound: SIGALRM in the main thread, so a case that loops is stopped and counted.
+"""A per-case time bound: SIGPROF in the main thread, so a case that loops is stopped and counted.
+
+The bound is on the process's CPU time (ITIMER_PROF), not the wall clock: a loop burns CPU and
+is caught, while a busy machine (CI with other jobs, load 5 on 2 cores) does not turn a slow
+but finishing case into a "hang". The engine does no blocking I/O, so CPU time is the measure.
 
 The exception derives from BaseException on purpose: the engine turns hostile-source errors into
 notes with ``except Exception`` (the page cache does), and a time-out caught there would read as a
@@ -24,7 +28,7 @@ def _alarm_usable() -> bool:
 
 @contextmanager
 def time_limit(seconds: float) -> Iterator[None]:
-    """Raise :class:`CaseTimeout` inside the block once ``seconds`` have passed.
+    """Raise :class:`CaseTimeout` inside the block once it has used ``seconds`` of CPU time.
 
     Outside the main thread (no signals there) the block runs to its end and overrunning it
     raises afterwards, so a slow case is still reported, if not interrupted.
@@ -39,10 +43,10 @@ def time_limit(seconds: float) -> Iterator[None]:
     def expired(signum: int, frame: object) -> None:
         raise CaseTimeout(f"took more than {seconds:g} s")
 
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    previous = signal.signal(signal.SIGPROF, expired)
+    signal.setitimer(signal.ITIMER_PROF, seconds)
     try:
         yield
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        signal.signal(signal.SIGPROF, previous)
