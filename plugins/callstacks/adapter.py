@@ -24,7 +24,7 @@ from volatility3.framework.symbols.windows import extensions
 from volatility3.plugins.windows import handles, info, pslist, threads, vadinfo
 
 from callstack_forensics.context import WalkOptions
-from callstack_forensics.pe import ImageError, header_layout, section_protection
+from callstack_forensics.pe import ImageError, Section, header_layout, section_protection
 from callstack_forensics.memory import (
     HandleInfo,
     MemoryMissing,
@@ -40,7 +40,16 @@ from callstack_forensics.memory import (
     page_protection,
 )
 
-from .rawstructs import LayoutUnknown, ThreadLayout, TreeTooDeep, Vad, VadLayout, vad_nodes
+from .rawstructs import (
+    LayoutUnknown,
+    LoaderEntry,
+    LoaderLayout,
+    ThreadLayout,
+    TreeTooDeep,
+    Vad,
+    VadLayout,
+    vad_nodes,
+)
 
 vollog = logging.getLogger(__name__)
 
@@ -100,6 +109,7 @@ class VolatilityProcess(ProcessMemory):
         self._kernel_module_name = kernel_module_name
         self._proc = proc
         self._object_types = object_types
+        self._headers = object_types.headers if object_types is not None else HeaderLayouts()
         self.notes: list[str] = []
         self._layer_name = proc.add_process_layer()
         self._layer = context.layers[self._layer_name]
@@ -257,7 +267,7 @@ class VolatilityProcess(ProcessMemory):
         if region.kind != RegionKind.IMAGE:
             return [region]
         try:
-            size_of_headers, sections = header_layout(self._layer.read(region.start, 0x1000, pad=False))
+            size_of_headers, sections = self._headers.get(self._layer.read(region.start, 0x1000, pad=False))
         except (*READ_ERRORS, ImageError):
             return [region]
         parts = [replace(region, end=min(region.end, region.start + max(size_of_headers, 0x1000)), protection="R--")]
@@ -277,8 +287,7 @@ class VolatilityProcess(ProcessMemory):
     def _modules(self) -> list[Module]:
         listed: dict[int, Module] = {}
         try:
-            for entry in self._proc.load_order_modules():
-                module = self._ldr_module(entry)
+            for module in self._loader_modules():
                 if module is not None and module.base not in listed:
                     listed[module.base] = module
                 if len(listed) > 4096:
@@ -291,6 +300,51 @@ class VolatilityProcess(ProcessMemory):
                 if self._has_mz(region.start):
                     listed[region.start] = Module(region.start, region.end - region.start, region.path or "Unknown", linked=False)
         return sorted(listed.values(), key=lambda m: m.base)
+
+    def _loader_modules(self) -> Iterator[Module | None]:
+        """The loader list's modules in load order (None for an entry that is no usable module)."""
+        layout = self._loader_layout
+        if layout is None or self.process.is_wow64:  # a WOW64 process has a second, 32-bit list
+            for entry in self._proc.load_order_modules():
+                yield self._ldr_module(entry)
+            return
+        # EPROCESS.load_order_modules, the list walked and each entry read as raw bytes
+        try:
+            head = self._proc.get_peb().Ldr.InLoadOrderModuleList
+        except exceptions.InvalidAddressException:
+            return
+        layer = self._context.layers[head.vol.layer_name]
+        for address in layout.entries(layer, int(head.vol.offset)):
+            entry = layout.read(layer, address)
+            if entry is not None:
+                yield self._raw_ldr_module(entry)
+                continue
+            obj = self._context.object(self._kernel.symbol_table_name + constants.BANG + "_LDR_DATA_TABLE_ENTRY",
+                                       layer_name=head.vol.layer_name, offset=address,
+                                       native_layer_name=head.vol.layer_name)
+            try:
+                obj.DllBase  # Volatility skips an entry whose DllBase does not read
+            except exceptions.InvalidAddressException:
+                continue
+            yield self._ldr_module(obj)
+
+    @cached_property
+    def _loader_layout(self) -> LoaderLayout | None:
+        try:
+            return LoaderLayout.resolve(self._context, self._kernel.symbol_table_name, self._layer.address_mask)
+        except (LayoutUnknown, exceptions.SymbolError, AttributeError, KeyError, ValueError):
+            return None
+
+    def _raw_ldr_module(self, entry: LoaderEntry) -> Module | None:
+        """_ldr_module for an entry read as raw bytes."""
+        if entry.path is None:  # a name that does not read drops the entry, as in _ldr_module
+            return None
+        if not entry.base or not entry.size or entry.base > USER_LIMIT:
+            return None
+        return Module(entry.base, entry.size, entry.path or "Unknown",
+                      timestamp=entry.timestamp or None,
+                      load_time=None if entry.load_time is None else filetime(entry.load_time),
+                      signing_level=entry.signing_level)
 
     def _ldr_module(self, entry: Any) -> Module | None:
         try:
@@ -561,14 +615,40 @@ class _KThreadValues:
     WaitReason: int
 
 
+class HeaderLayouts:
+    """PE header layouts (SizeOfHeaders, sections) by the bytes of the header page, each parsed once.
+
+    Why: every process maps the same system DLLs, and pefile's parse of one header costs more
+    than the rest of the image VAD; a layout is a function of those bytes alone, so one parse
+    serves every process that maps the same header.
+    """
+
+    def __init__(self) -> None:
+        self._layouts: dict[bytes, tuple[int, list[Section]] | None] = {}
+
+    def get(self, header: bytes) -> tuple[int, list[Section]]:
+        """header_layout(header); ImageError when it is not a PE header."""
+        if header not in self._layouts:
+            try:
+                self._layouts[header] = header_layout(header)
+            except ImageError:
+                self._layouts[header] = None
+        found = self._layouts[header]
+        if found is None:
+            raise ImageError("not a PE header we can use")
+        return found
+
+
 class ObjectTypes:
-    """The image's object-type map and header cookie, read once and shared by every process."""
+    """What every process of an image shares, read once: the object-type map and header cookie
+    (for handles) and the PE header layouts of the images the processes map."""
 
     def __init__(self, type_map: Any, cookie: Any, kernel: Any, context: interfaces.context.ContextInterface) -> None:
         self.type_map = type_map
         self.cookie = cookie
         self._kernel = kernel
         self._context = context
+        self.headers = HeaderLayouts()
 
     @classmethod
     def read(cls, context: interfaces.context.ContextInterface, kernel_module_name: str) -> "ObjectTypes":

@@ -251,12 +251,9 @@ class FileNameFields:
             length = _read_field(layer, file_object, self.length)
             if length <= 0:
                 return None
-            buffer = _read_field(layer, file_object, self.buffer)
-            text = str(layer.read(buffer, length), encoding="utf16", errors="replace")  # Volatility's String
+            return _unicode(layer, length, _read_field(layer, file_object, self.buffer))  # Volatility's String
         except READ_ERRORS:
             return None
-        index = text.find("\x00")
-        return text[:index] if index >= 0 else text
 
 
 def _read_field(layer: interfaces.layers.DataLayerInterface, address: int, field: Field) -> int:
@@ -415,26 +412,109 @@ class ThreadLayout:
 
     def threads(self, layer: interfaces.layers.DataLayerInterface, eprocess: int) -> Iterator[int]:
         """The _ETHREAD addresses of a process, as Volatility's Threads.list_threads gives them
-        (ThreadListHead.to_list(_ETHREAD, ThreadListEntry)), without an object per link: a link
-        that is not readable ends the list, a link seen before ends it, and a read that fails
-        raises as Volatility's would."""
-        head = eprocess + self.thread_list_head
-        if not layer.is_valid(head):
-            return
-        link = _read_field(layer, head, self.flink)
-        if not (link and layer.is_valid(link, self.link_size)):
-            return
-        seen = {head}
-        while link not in seen:
-            thread = link - self.thread_list_entry
-            if not layer.is_valid(thread):
-                return
-            yield thread
-            seen.add(link)
-            link = _read_field(layer, link, self.flink)
-            if not (link and layer.is_valid(link, self.link_size)):
-                return
+        (ThreadListHead.to_list(_ETHREAD, ThreadListEntry))."""
+        yield from list_entries(layer, eprocess + self.thread_list_head, self.thread_list_entry, self.flink,
+                                self.link_size)
 
 
-__all__ = ["Field", "TypeFields", "Vad", "VadFields", "VadLayout", "ThreadLayout", "vad_nodes", "LayoutUnknown", "TreeTooDeep",
-           "VAD_MAX_DEPTH"]
+def list_entries(layer: interfaces.layers.DataLayerInterface, head: int, link_offset: int, flink: Field,
+                 link_size: int) -> Iterator[int]:
+    """The structures on a LIST_ENTRY list, as Volatility's ``LIST_ENTRY.to_list`` gives them,
+    without an object per link (each of which Volatility keeps alive behind the list head): a
+    link that is not readable ends the list, a link seen before ends it, and a read that fails
+    raises as Volatility's would."""
+    if not layer.is_valid(head):
+        return
+    link = _read_field(layer, head, flink)
+    if not (link and layer.is_valid(link, link_size)):
+        return
+    seen = {head}
+    while link not in seen:
+        entry = link - link_offset
+        if not layer.is_valid(entry):
+            return
+        yield entry
+        seen.add(link)
+        link = _read_field(layer, link, flink)
+        if not (link and layer.is_valid(link, link_size)):
+            return
+
+
+@dataclass(frozen=True, slots=True)
+class LoaderEntry:
+    """What the adapter makes a module from, as an _LDR_DATA_TABLE_ENTRY's objects give it."""
+
+    base: int
+    size: int
+    path: str | None  # FullDllName, else BaseDllName; None when a name's buffer does not read
+    timestamp: int | None  # None where the layout has no such member
+    load_time: int | None
+    signing_level: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class LoaderLayout:
+    """The _LDR_DATA_TABLE_ENTRY members a module needs, and how its load-order list is linked."""
+
+    links: int  # InLoadOrderLinks
+    flink: Field
+    link_size: int
+    dll_base: Field
+    size_of_image: Field
+    full_length: Field
+    full_buffer: Field
+    base_length: Field
+    base_buffer: Field
+    timestamp: Field | None
+    load_time: Field | None
+    signing_level: Field | None
+    start: int
+    end: int
+
+    @classmethod
+    def resolve(cls, context: interfaces.context.ContextInterface, table: str, address_mask: int) -> "LoaderLayout":
+        entry = TypeFields(context, table, "_LDR_DATA_TABLE_ENTRY", address_mask)
+        link = TypeFields(context, table, "_LIST_ENTRY", address_mask)
+        fields = dict(
+            dll_base=entry.need("DllBase"), size_of_image=entry.need("SizeOfImage"),
+            full_length=entry.need("FullDllName.Length"), full_buffer=entry.need("FullDllName.Buffer"),
+            base_length=entry.need("BaseDllName.Length"), base_buffer=entry.need("BaseDllName.Buffer"),
+            timestamp=entry.need("TimeDateStamp") if entry.has("TimeDateStamp") else None,
+            load_time=entry.need("LoadTime.QuadPart") if entry.has("LoadTime") else None,
+            signing_level=entry.need("SigningLevel") if entry.has("SigningLevel") else None,
+        )
+        start, end = span(list(fields.values()))
+        return cls(entry.offset("InLoadOrderLinks"), link.need("Flink"), int(link.template.size), start=start,
+                   end=end, **fields)
+
+    def entries(self, layer: interfaces.layers.DataLayerInterface, head: int) -> Iterator[int]:
+        """The entries of the list whose head (PEB_LDR_DATA.InLoadOrderModuleList) is at ``head``."""
+        yield from list_entries(layer, head, self.links, self.flink, self.link_size)
+
+    def read(self, layer: interfaces.layers.DataLayerInterface, entry: int) -> LoaderEntry | None:
+        """One entry from one read of its bytes; None when they do not read in one piece."""
+        try:
+            data = layer.read(entry + self.start, self.end - self.start)
+        except READ_ERRORS:
+            return None
+
+        def get(member: Field | None) -> int | None:
+            return None if member is None else member.get(data, self.start)
+
+        try:  # Volatility's get_string: Length bytes at Buffer, UTF-16, errors replaced, cut at a NUL
+            path = (_unicode(layer, get(self.full_length), get(self.full_buffer))
+                    or _unicode(layer, get(self.base_length), get(self.base_buffer)))
+        except READ_ERRORS:
+            path = None
+        return LoaderEntry(get(self.dll_base), get(self.size_of_image), path, get(self.timestamp),
+                           get(self.load_time), get(self.signing_level))
+
+
+def _unicode(layer: interfaces.layers.DataLayerInterface, length: int, buffer: int) -> str:
+    text = str(layer.read(buffer, length), encoding="utf16", errors="replace") if length > 0 else ""
+    index = text.find("\x00")
+    return text[:index] if index >= 0 else text
+
+
+__all__ = ["Field", "TypeFields", "Vad", "VadFields", "VadLayout", "LoaderEntry", "LoaderLayout", "ThreadLayout",
+           "list_entries", "vad_nodes", "LayoutUnknown", "TreeTooDeep", "VAD_MAX_DEPTH"]
