@@ -4,8 +4,10 @@ One image, the forge's benign desktop, at 1x, 4x and 8x its threads (``forge(thr
 every thread cloned with its own TID, TEB and stack). Each command runs once untimed (the symbol
 cache warm, the image in the page cache, and its output checked: ``windows.threads`` must list
 exactly the threads the forge wrote, ``callstacks.detect`` no match on a benign image), then
-``RUNS`` timed runs of which the median counts. Wall time is taken around the child, peak memory
-and CPU time are the child's own (``os.wait4``), never the bench's.
+``RUNS`` rounds, each running every command on every scale in turn; the medians count. Wall time,
+CPU time and peak memory are the child's own: a small launcher (``bench_launch.py``) forks it and
+reaps exactly its pid with ``os.wait4``. For the time per thread, detect runs ``PER_THREAD_RUNS``
+times on each scale in all, and the fastest run counts.
 
 The stock plugins run as a user runs them (``vol -f IMAGE windows.malfind``, without our plugin
 folder, so they do not pay for importing our plugins); ``callstacks.detect`` with ``-p plugins``.
