@@ -14,7 +14,7 @@ from typing import Callable, Iterator, Sequence
 
 from .analysis.model import OpenedProcess, Source, SourceInfo
 from .memory import ProcessMemory
-from .modulefiles import ModuleFileMemory, ModuleFiles
+from .memory.modulefiles import ModuleFileMemory, ModuleFiles
 
 MINIDUMP_SIGNATURE = b"MDMP"
 
@@ -40,7 +40,7 @@ def sniff(path: Path) -> str:
 
 
 def open_minidump(path: Path) -> ProcessMemory:
-    from .minidump import MinidumpError, MinidumpMemory
+    from .memory.minidump import MinidumpError, MinidumpMemory
 
     try:
         return MinidumpMemory(path)

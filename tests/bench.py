@@ -19,10 +19,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from callstack_forensics.context import ProcessContext, WalkOptions
-from callstack_forensics.minidump import MinidumpMemory
-from callstack_forensics.modules import ImageCache
-from callstack_forensics.walker import walk_thread
+from callstack_forensics.engine.context import ProcessContext, WalkOptions
+from callstack_forensics.memory.minidump import MinidumpMemory
+from callstack_forensics.engine.modules import ImageCache
+from callstack_forensics.engine.walker import walk_thread
 
 from . import bench_vol
 from .bench_vol import DETECT, FIXED, MALFIND, THREADS, ScaleResult

@@ -1,7 +1,7 @@
 """call_stack_summary and final user module, per ../shared/docs/callstack-fields.md."""
 
-from callstack_forensics.stack import FoundBy, Frame, ModuleRef
-from callstack_forensics.summary import summarize
+from callstack_forensics.engine.stack import FoundBy, Frame, ModuleRef
+from callstack_forensics.engine.summary import summarize
 
 
 def frame(i, name=None, symbol=None):

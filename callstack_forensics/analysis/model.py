@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator, Protocol
 
 from ..memory import ProcessInfo, ProcessMemory
-from ..stack import ThreadStack
+from ..engine.stack import ThreadStack
 
 SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3}
 

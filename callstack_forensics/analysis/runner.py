@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import __version__
-from ..context import WalkOptions
+from ..engine.context import WalkOptions
 from ..events.detections import matches_for_pids
 from ..events.model import ProcessView
 from ..events.pipeline import EventPipeline

@@ -16,7 +16,7 @@ from rich.console import Console
 
 from ..analysis import Analysis, AnalysisOptions, Source, analyze
 from ..analysis.fingerprint import sha256_file
-from ..context import WalkOptions
+from ..engine.context import WalkOptions
 from ..rules import default_rules_dir, load_rules
 from ..sources import SourceError, open_source
 from ..yara_scan import YaraScanner, default_yara_dir

@@ -12,11 +12,11 @@ from rich.console import Console
 from rich.table import Table
 
 from ..analysis import Source
-from ..context import ProcessContext, WalkOptions
-from ..modules import ImageCache
+from ..engine.context import ProcessContext, WalkOptions
+from ..engine.modules import ImageCache
 from ..sources import SourceError
-from ..stack import StopReason, ThreadStack
-from ..walker import walk_thread
+from ..engine.stack import StopReason, ThreadStack
+from ..engine.walker import walk_thread
 from . import common
 from .common import RunOptions
 from .progress_view import RichStages

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..memory import HandleInfo, ProcessMemory
-from ..stack import ThreadStack
+from ..engine.stack import ThreadStack
 from .paths import VolumeMap
 from .sysargs import ArgumentReader
 from .syscalls import Syscall

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-from ..context import ProcessContext
+from ..engine.context import ProcessContext
 from ..memory import Module, RegionKind
-from ..stack import UNBACKED, UNKNOWN
+from ..engine.stack import UNBACKED, UNKNOWN
 from .evidence import event_header, evidence
 from .identity import process_fields, timestamp, user_fields
 from .lineage import CreatorLink, ForkVerdict, fork_verdicts, link_creators, parent_of

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..stack import Frame, ThreadStack
-from ..summary import WINDOWS_API_MODULES
+from ..engine.stack import Frame, ThreadStack
+from ..engine.summary import WINDOWS_API_MODULES
 from .activity import Activity, CallContext
 from .decode_api import api_activity
 from .signing import code_signature

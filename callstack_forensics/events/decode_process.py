@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..stack import ThreadStack
+from ..engine.stack import ThreadStack
 from .activity import Activity, CallContext, ChildRequest
 from .paths import file_fields
 from .sysargs import CURRENT_PROCESS

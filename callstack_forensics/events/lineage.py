@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
-from ..stack import Frame
+from ..engine.stack import Frame
 from .activity import ChildRequest
 from .decode_process import forking_now, is_clone_frame
 from .model import ProcessView

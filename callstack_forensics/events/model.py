@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from ..context import ProcessContext
+from ..engine.context import ProcessContext
 from ..memory import ProcessInfo
-from ..stack import ThreadStack
+from ..engine.stack import ThreadStack
 from ..yara_scan import ProcessYara
 
 

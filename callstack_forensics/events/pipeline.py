@@ -11,11 +11,11 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from ..context import ProcessContext, WalkOptions
+from ..engine.context import ProcessContext, WalkOptions
 from ..memory import ProcessInfo, ProcessMemory, ThreadInfo
-from ..modules import ImageCache
-from ..stack import StopReason, ThreadStack
-from ..walker import walk_thread
+from ..engine.modules import ImageCache
+from ..engine.stack import StopReason, ThreadStack
+from ..engine.walker import walk_thread
 from ..yara_scan import YaraScanner
 from .builder import build_events
 from .model import ProcessView, Snapshot

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from ..stack import Frame
-from ..summary import summarize
+from ..engine.stack import Frame
+from ..engine.summary import summarize
 from ..yara_scan import ProcessYara
 
 

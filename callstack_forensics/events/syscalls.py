@@ -17,9 +17,9 @@ import enum
 import struct
 from dataclasses import dataclass, field
 
-from ..context import ProcessContext
+from ..engine.context import ProcessContext
 from ..memory import MemoryMissing, Module
-from ..stack import ThreadStack
+from ..engine.stack import ThreadStack
 
 STUB_HEAD = b"\x4c\x8b\xd1\xb8"  # mov r10, rcx; mov eax, imm32
 SYSCALL_TAIL = "0f05"

@@ -14,9 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from ..context import ProcessContext
+from ..engine.context import ProcessContext
 from ..memory import ThreadInfo
-from ..stack import ThreadStack
+from ..engine.stack import ThreadStack
 from . import decode_api, decode_file, decode_library, decode_network, decode_process, decode_registry
 from .activity import Activity, CallContext
 from .paths import VolumeMap

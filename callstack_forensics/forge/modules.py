@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pefile
 
-from ..pe import PeImage, parse_image
+from ..engine.pe import PeImage, parse_image
 from .plan import PageWrite
 
 PAGE = 0x1000

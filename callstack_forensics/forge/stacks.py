@@ -17,7 +17,7 @@ import struct
 from dataclasses import dataclass, field
 
 from ..memory import MemoryMissing
-from ..unwind import (
+from ..engine.unwind import (
     UWOP_ALLOC_LARGE, UWOP_ALLOC_SMALL, UWOP_PUSH_MACHFRAME, UWOP_PUSH_NONVOL, UWOP_SAVE_NONVOL,
     UWOP_SAVE_NONVOL_FAR, UWOP_SET_FPREG, REG_NAMES, Registers, StackReader, UnwindError, UnwindInfo,
     parse_unwind_info, virtual_unwind,

@@ -27,8 +27,8 @@ import re
 from dataclasses import dataclass
 from typing import Sequence
 
-from ..stack import Frame
-from ..summary import WINDOWS_API_MODULES
+from ..engine.stack import Frame
+from ..engine.summary import WINDOWS_API_MODULES
 
 # The Native API: system-call stubs (ntdll, win32u) and the WOW64 layer that turns a 32-bit
 # call into a 64-bit one on its way to those stubs.

@@ -15,8 +15,8 @@ from typing import Any, Iterable, Sequence
 
 from ..analysis import Analysis, Finding, ProcessResult
 from ..eql.fields import lookup
-from ..stack import ThreadStack
-from ..summary import summary_string
+from ..engine.stack import ThreadStack
+from ..engine.summary import summary_string
 from .layers import FrameClass, Layer, classify_stack
 
 BYTES_PER_LINE = 16

@@ -23,8 +23,8 @@ from volatility3.framework.objects import utility
 from volatility3.framework.symbols.windows import extensions
 from volatility3.plugins.windows import handles, info, pslist, threads, vadinfo
 
-from callstack_forensics.context import WalkOptions
-from callstack_forensics.pe import ImageError, Section, header_layout, section_protection
+from callstack_forensics.engine.context import WalkOptions
+from callstack_forensics.engine.pe import ImageError, Section, header_layout, section_protection
 from callstack_forensics.memory import (
     HandleInfo,
     MemoryMissing,

@@ -16,7 +16,7 @@ from typing import Any, Callable
 from volatility3.framework import interfaces
 
 from callstack_forensics.analysis import AnalysisOptions, analyze
-from callstack_forensics.context import WalkOptions
+from callstack_forensics.engine.context import WalkOptions
 from callstack_forensics.yara_scan import YaraScanner, default_yara_dir
 
 from .session import KernelSource

@@ -9,9 +9,9 @@ from volatility3.framework import interfaces, renderers
 from volatility3.framework.configuration import requirements
 from volatility3.framework.renderers import format_hints
 
-from callstack_forensics.context import ProcessContext
-from callstack_forensics.modules import ImageCache
-from callstack_forensics.walker import walk_thread
+from callstack_forensics.engine.context import ProcessContext
+from callstack_forensics.engine.modules import ImageCache
+from callstack_forensics.engine.walker import walk_thread
 
 from . import adapter
 from .session import bare_info

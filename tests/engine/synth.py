@@ -19,7 +19,7 @@ from callstack_forensics.memory import (
     RegionKind,
     ThreadInfo,
 )
-from callstack_forensics.pe import PeImage, RuntimeFunction, Section
+from callstack_forensics.engine.pe import PeImage, RuntimeFunction, Section
 
 CODE_RVA = 0x1000
 UNWIND_RVA = 0x3000
@@ -77,7 +77,7 @@ class SynthImage:
                 raise MemoryMissing(rva)
             return data[rva : rva + n]
 
-        from callstack_forensics.pe import Export
+        from callstack_forensics.engine.pe import Export
 
         image = PeImage(
             reader=read,

@@ -14,13 +14,13 @@ import time
 
 import pytest
 
-from callstack_forensics.context import ProcessContext, WalkOptions
+from callstack_forensics.engine.context import ProcessContext, WalkOptions
 from callstack_forensics.forge.modules import Catalog
 from callstack_forensics.memory import ThreadInfo, Wow64Context
-from callstack_forensics.modules import ImageCache
-from callstack_forensics.stack import StopReason
-from callstack_forensics.unwind import UWOP_SET_FPREG, Registers, StackReader, UnwindError, parse_unwind_info, virtual_unwind
-from callstack_forensics.walker import walk_thread
+from callstack_forensics.engine.modules import ImageCache
+from callstack_forensics.engine.stack import StopReason
+from callstack_forensics.engine.unwind import UWOP_SET_FPREG, Registers, StackReader, UnwindError, parse_unwind_info, virtual_unwind
+from callstack_forensics.engine.walker import walk_thread
 from tests.fuzz.corpus import wow64_process
 from tests.fuzz.timeout import time_limit
 

@@ -14,10 +14,10 @@ import time
 import pytest
 
 from callstack_forensics.memory import MemoryMissing, Module, RegionKind, ThreadInfo
-from callstack_forensics.pe import ImageError, header_layout, parse_image
-from callstack_forensics.stack import FoundBy, StopReason
-from callstack_forensics.symbols import root_function
-from callstack_forensics.walker import walk_process
+from callstack_forensics.engine.pe import ImageError, header_layout, parse_image
+from callstack_forensics.engine.stack import FoundBy, StopReason
+from callstack_forensics.engine.symbols import root_function
+from callstack_forensics.engine.walker import walk_process
 from tests.fuzz.timeout import time_limit
 
 from .pe_builder import PDATA_RVA, build_pe

@@ -12,14 +12,14 @@ import time
 
 import pytest
 
-from callstack_forensics.context import ProcessContext, WalkOptions
+from callstack_forensics.engine.context import ProcessContext, WalkOptions
 from callstack_forensics.forge.modules import Catalog
 from callstack_forensics.memory import PAGE_SIZE, ThreadInfo, Wow64Context
-from callstack_forensics.modules import ImageCache
-from callstack_forensics.scan import scan_for_return
-from callstack_forensics.stack import StopReason
-from callstack_forensics.walker import walk_thread
-from callstack_forensics.wow64 import walk_x86
+from callstack_forensics.engine.modules import ImageCache
+from callstack_forensics.engine.scan import scan_for_return
+from callstack_forensics.engine.stack import StopReason
+from callstack_forensics.engine.walker import walk_thread
+from callstack_forensics.engine.wow64 import walk_x86
 from tests.fuzz.corpus import wow64_process
 from tests.fuzz.timeout import time_limit
 

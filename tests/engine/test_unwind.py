@@ -8,7 +8,7 @@ import struct
 
 import pytest
 
-from callstack_forensics.unwind import (
+from callstack_forensics.engine.unwind import (
     UWOP_ALLOC_LARGE,
     UWOP_ALLOC_SMALL,
     UWOP_EPILOG,

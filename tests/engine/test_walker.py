@@ -8,13 +8,13 @@ import struct
 
 import pytest
 
-from callstack_forensics.context import ProcessContext, WalkOptions
+from callstack_forensics.engine.context import ProcessContext, WalkOptions
 from callstack_forensics.memory import Module, RegionKind, ThreadInfo
-from callstack_forensics.modules import ImageCache
-from callstack_forensics.stack import FoundBy, StopReason
-from callstack_forensics.summary import summarize
-from callstack_forensics.unwind import UWOP_ALLOC_SMALL, UWOP_PUSH_NONVOL
-from callstack_forensics.walker import walk_process, walk_thread
+from callstack_forensics.engine.modules import ImageCache
+from callstack_forensics.engine.stack import FoundBy, StopReason
+from callstack_forensics.engine.summary import summarize
+from callstack_forensics.engine.unwind import UWOP_ALLOC_SMALL, UWOP_PUSH_NONVOL
+from callstack_forensics.engine.walker import walk_process, walk_thread
 
 from .pe_builder import build_pe
 from .synth import SynthProcess, unwind_info
@@ -159,7 +159,7 @@ def test_module_cache_parses_each_module_once_across_processes():
 def test_partial_pages_are_read_as_asked():
     """A source holding part of a page (a normal minidump's stack from RSP-8) still reads."""
     from callstack_forensics.memory import MemoryMissing
-    from callstack_forensics.pagecache import PageCache
+    from callstack_forensics.memory.pagecache import PageCache
 
     class Partial(SynthProcess):
         def read(self, address, size):

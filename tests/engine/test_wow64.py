@@ -2,13 +2,13 @@
 
 import struct
 
-from callstack_forensics.context import ProcessContext, WalkOptions
+from callstack_forensics.engine.context import ProcessContext, WalkOptions
 from callstack_forensics.memory import Module, RegionKind, ThreadInfo, Wow64Context
-from callstack_forensics.modules import ImageCache
-from callstack_forensics.stack import FoundBy, Frame, ModuleRef, StopReason
-from callstack_forensics.summary import summarize
-from callstack_forensics.walker import walk_thread
-from callstack_forensics.wow64 import splice_wow64, walk_x86
+from callstack_forensics.engine.modules import ImageCache
+from callstack_forensics.engine.stack import FoundBy, Frame, ModuleRef, StopReason
+from callstack_forensics.engine.summary import summarize
+from callstack_forensics.engine.walker import walk_thread
+from callstack_forensics.engine.wow64 import splice_wow64, walk_x86
 
 from .synth import SynthProcess
 

@@ -10,11 +10,11 @@ import datetime as dt
 import struct
 from dataclasses import replace
 
-from callstack_forensics.context import ProcessContext, WalkOptions
+from callstack_forensics.engine.context import ProcessContext, WalkOptions
 from callstack_forensics.events import ProcessView, Snapshot, SyscallTables, build_events
 from callstack_forensics.memory import HandleInfo, Module, RegionKind, ThreadInfo
-from callstack_forensics.modules import ImageCache
-from callstack_forensics.stack import FoundBy, Frame, ModuleRef, StopReason, ThreadStack
+from callstack_forensics.engine.modules import ImageCache
+from callstack_forensics.engine.stack import FoundBy, Frame, ModuleRef, StopReason, ThreadStack
 from ..engine.synth import SynthProcess
 
 SYS32 = "C:\\Windows\\System32\\"

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 
-from callstack_forensics.context import ProcessContext, WalkOptions
+from callstack_forensics.engine.context import ProcessContext, WalkOptions
 from callstack_forensics.events.paths import VolumeMap, file_fields, registry_key
 from callstack_forensics.events.syscalls import Family, SyscallTables, family_of
 from callstack_forensics.memory import Module, RegionKind
-from callstack_forensics.modules import ImageCache
+from callstack_forensics.engine.modules import ImageCache
 from callstack_forensics.yara_scan import YaraScanner, default_yara_dir
 
 from ..engine.pe_builder import build_pe

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from callstack_forensics.forge import forge
-from callstack_forensics.stack import FoundBy
-from callstack_forensics.walker import walk_process
+from callstack_forensics.engine.stack import FoundBy
+from callstack_forensics.engine.walker import walk_process
 
 from .conftest import REPO
 from .forged_memory import ForgedProcessMemory

@@ -23,8 +23,8 @@ from callstack_forensics.forge.modules import Catalog, MappedImage, bind_imports
 from callstack_forensics.forge.stacks import StackComposer
 from callstack_forensics.forge.stacks32 import StackComposer32
 from callstack_forensics.memory import MemoryMissing, Module, ProcessMemory, RegionKind, ThreadInfo, Wow64Context
-from callstack_forensics.modules import ImageCache
-from callstack_forensics.pe import PeImage, parse_image, section_protection
+from callstack_forensics.engine.modules import ImageCache
+from callstack_forensics.engine.pe import PeImage, parse_image, section_protection
 from tests.engine.synth import SynthProcess
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -313,7 +313,7 @@ def _record(module: ModuleMaterial, rva: int) -> bytes:
 
 
 def _dumps() -> list[BaseProcess]:
-    from callstack_forensics.minidump import MinidumpMemory
+    from callstack_forensics.memory.minidump import MinidumpMemory
 
     out: list[BaseProcess] = []
     for path in sorted(CAPTURES.glob("*/full.dmp")):
@@ -330,8 +330,8 @@ def _dumps() -> list[BaseProcess]:
 def dump_process(memory: ProcessMemory) -> BaseProcess:
     """A minidump's threads with user context, their stacks from RSP up (at most STACK_SPAN),
     and the return addresses the engine finds in them (material for pointer swaps)."""
-    from callstack_forensics.context import ProcessContext, WalkOptions
-    from callstack_forensics.walker import walk_thread
+    from callstack_forensics.engine.context import ProcessContext, WalkOptions
+    from callstack_forensics.engine.walker import walk_thread
 
     threads = [t for t in memory.threads() if t.registers and "rip" in t.registers and "rsp" in t.registers]
     stacks: dict[int, list[StackSpan]] = {}

@@ -23,7 +23,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Callable
 
-from callstack_forensics.context import WalkOptions
+from callstack_forensics.engine.context import WalkOptions
 
 from .corpus import Corpus, build_corpus
 from .counts import Failure, FuzzCounts

@@ -13,13 +13,13 @@ import random
 import struct
 from dataclasses import dataclass, field
 
-from callstack_forensics.context import ProcessContext, WalkOptions
+from callstack_forensics.engine.context import ProcessContext, WalkOptions
 from callstack_forensics.memory import PAGE_SIZE, MemoryMissing, Module
-from callstack_forensics.modules import ImageCache
-from callstack_forensics.pe import ImageError, PeImage, header_layout, parse_image, section_protection
-from callstack_forensics.symbols import export_for, root_function, symbolize
-from callstack_forensics.unwind import Registers, StackReader, UnwindError, parse_unwind_info, virtual_unwind
-from callstack_forensics.walker import walk_thread
+from callstack_forensics.engine.modules import ImageCache
+from callstack_forensics.engine.pe import ImageError, PeImage, header_layout, parse_image, section_protection
+from callstack_forensics.engine.symbols import export_for, root_function, symbolize
+from callstack_forensics.engine.unwind import Registers, StackReader, UnwindError, parse_unwind_info, virtual_unwind
+from callstack_forensics.engine.walker import walk_thread
 from tests.engine.synth import SynthProcess
 
 from .corpus import BaseProcess, Corpus, ModuleMaterial

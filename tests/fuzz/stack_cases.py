@@ -12,10 +12,10 @@ import json
 import random
 from dataclasses import dataclass, replace
 
-from callstack_forensics.context import ProcessContext, WalkOptions
+from callstack_forensics.engine.context import ProcessContext, WalkOptions
 from callstack_forensics.memory import PAGE_SIZE, MemoryMissing, ThreadInfo, Wow64Context
-from callstack_forensics.stack import ThreadStack
-from callstack_forensics.walker import walk_thread
+from callstack_forensics.engine.stack import ThreadStack
+from callstack_forensics.engine.walker import walk_thread
 
 from .corpus import BaseProcess, StackSpan
 from .counts import note_kind

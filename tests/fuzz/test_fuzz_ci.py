@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from callstack_forensics.context import WalkOptions
+from callstack_forensics.engine.context import WalkOptions
 
 from . import engine
 from .corpus import Corpus, build_corpus

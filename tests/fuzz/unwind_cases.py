@@ -12,9 +12,9 @@ import random
 import struct
 
 from callstack_forensics.memory import MemoryMissing, Module
-from callstack_forensics.pe import Export
-from callstack_forensics.symbols import export_for, root_function, symbolize
-from callstack_forensics.unwind import Registers, StackReader, UnwindError, parse_unwind_info, virtual_unwind
+from callstack_forensics.engine.pe import Export
+from callstack_forensics.engine.symbols import export_for, root_function, symbolize
+from callstack_forensics.engine.unwind import Registers, StackReader, UnwindError, parse_unwind_info, virtual_unwind
 from tests.engine.synth import CODE_RVA, UNWIND_RVA, SynthImage, SynthProcess
 
 from .corpus import Corpus

@@ -13,7 +13,7 @@ import capstone
 from hypothesis import given
 from hypothesis import strategies as st
 
-from callstack_forensics.callsite import CallSiteDecoder
+from callstack_forensics.engine.callsite import CallSiteDecoder
 
 from .common import PROPERTY, bounded
 

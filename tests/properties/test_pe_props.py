@@ -15,9 +15,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from callstack_forensics.memory import MemoryMissing, Module, RegionKind
-from callstack_forensics.modules import ImageCache
-from callstack_forensics.pe import ImageError, PeImage, header_layout, parse_image, section_protection
-from callstack_forensics.symbols import export_for
+from callstack_forensics.engine.modules import ImageCache
+from callstack_forensics.engine.pe import ImageError, PeImage, header_layout, parse_image, section_protection
+from callstack_forensics.engine.symbols import export_for
 from tests.engine.pe_builder import build_pe
 from tests.engine.synth import SynthProcess
 from tests.engine.test_walker import EXPORTS, FUNCS, code_bytes

@@ -13,8 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from callstack_forensics.memory import MemoryMissing
-from callstack_forensics.symbols import export_for, root_function
-from callstack_forensics.unwind import (
+from callstack_forensics.engine.symbols import export_for, root_function
+from callstack_forensics.engine.unwind import (
     UWOP_ALLOC_LARGE, UWOP_ALLOC_SMALL, UWOP_PUSH_MACHFRAME, UWOP_PUSH_NONVOL, UWOP_SAVE_NONVOL,
     UWOP_SAVE_NONVOL_FAR, UWOP_SAVE_XMM128, UWOP_SAVE_XMM128_FAR, UWOP_SET_FPREG, Registers, StackReader,
     UnwindError, UnwindInfo, parse_unwind_info, virtual_unwind,

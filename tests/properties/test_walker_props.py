@@ -15,12 +15,12 @@ from dataclasses import replace
 from hypothesis import given
 from hypothesis import strategies as st
 
-from callstack_forensics.context import ProcessContext, WalkOptions
+from callstack_forensics.engine.context import ProcessContext, WalkOptions
 from callstack_forensics.forge.modules import Catalog
 from callstack_forensics.memory import PAGE_SIZE, ThreadInfo
-from callstack_forensics.modules import ImageCache
-from callstack_forensics.stack import ThreadStack
-from callstack_forensics.walker import walk_thread
+from callstack_forensics.engine.modules import ImageCache
+from callstack_forensics.engine.stack import ThreadStack
+from callstack_forensics.engine.walker import walk_thread
 from tests.engine.test_walker import BASE, RA1, RA2, RA3, RA_SC, RSP0, SC, STACK, make_process
 from tests.engine.test_wow64 import STACK as STACK32, x86_process
 from tests.fuzz.corpus import BaseProcess, wow64_process, x64_process

@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 
 from callstack_forensics.analysis import Analysis, Finding, MatchedFrame, ProcessResult, SourceInfo
 from callstack_forensics.memory import ProcessInfo
-from callstack_forensics.stack import UNBACKED, FoundBy, Frame, ModuleRef, StopReason, ThreadStack
+from callstack_forensics.engine.stack import UNBACKED, FoundBy, Frame, ModuleRef, StopReason, ThreadStack
 
 SYSTEM32 = "c:\\windows\\system32\\"
 T0 = dt.datetime(2024, 5, 14, 10, 22, 31, tzinfo=dt.timezone.utc)

@@ -19,7 +19,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable, TextIO
 
-from callstack_forensics.minidump import MinidumpMemory
+from callstack_forensics.memory.minidump import MinidumpMemory
 
 from .build import BuildError
 from .capture import CaptureResult, capture_all
@@ -32,9 +32,9 @@ Walker = Callable[[Any], list]
 def load_walker() -> tuple[Walker | None, str | None]:
     """The engine's ``walk_process``, or None and why it cannot be imported."""
     try:
-        from callstack_forensics.walker import walk_process
+        from callstack_forensics.engine.walker import walk_process
     except ImportError as exc:
-        return None, f"callstack_forensics.walker cannot be imported: {exc}"
+        return None, f"callstack_forensics.engine.walker cannot be imported: {exc}"
     return walk_process, None
 
 

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from callstack_forensics.memory import UNKNOWN_PROTECTION, MemoryMissing, RegionKind, page_protection
-from callstack_forensics.minidump import (
+from callstack_forensics.memory.minidump import (
     MEMORY64_LIST,
     MEMORY_INFO_LIST,
     MEMORY_LIST,

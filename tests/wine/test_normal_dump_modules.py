@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from callstack_forensics.context import ProcessContext, WalkOptions
-from callstack_forensics.modules import ImageCache
+from callstack_forensics.engine.context import ProcessContext, WalkOptions
+from callstack_forensics.engine.modules import ImageCache
 from callstack_forensics.sources import MinidumpSource
-from callstack_forensics.walker import walk_thread
+from callstack_forensics.engine.walker import walk_thread
 
 from .build import BIN, PROGRAMS
 from .capture import CaptureResult

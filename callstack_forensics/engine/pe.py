@@ -17,7 +17,7 @@ from typing import Callable, Protocol
 
 import pefile
 
-from .memory import MemoryMissing
+from ..memory import MemoryMissing
 
 MAX_EXPORTS = 65536
 MAX_RUNTIME_FUNCTIONS = 1 << 20

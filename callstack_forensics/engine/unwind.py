@@ -13,7 +13,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-from .memory import MemoryMissing
+from ..memory import MemoryMissing
 from .pe import PeImage, RuntimeFunction
 
 UWOP_PUSH_NONVOL = 0

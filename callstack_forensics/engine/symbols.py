@@ -9,7 +9,7 @@ internal function is some unrelated API and naming it would mislead; otherwise
 
 from __future__ import annotations
 
-from .memory import Module, Region, RegionKind
+from ..memory import Module, Region, RegionKind
 from .pe import Export, PeImage, RuntimeFunction
 from .stack import UNBACKED, UNKNOWN
 from .unwind import MAX_CHAIN_DEPTH, UnwindError, parse_unwind_info

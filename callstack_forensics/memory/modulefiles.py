@@ -18,7 +18,7 @@ from typing import Sequence
 
 import pefile
 
-from .memory import HandleInfo, MemoryMissing, Module, ProcessMemory, Region, ThreadInfo
+from .interface import HandleInfo, MemoryMissing, Module, ProcessMemory, Region, ThreadInfo
 
 MAX_FILES = 200_000  # a DIR argument pointing at / must not walk the whole disk forever
 

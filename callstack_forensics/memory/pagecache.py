@@ -11,7 +11,7 @@ from __future__ import annotations
 import struct
 from collections import OrderedDict
 
-from .memory import PAGE_SIZE, MemoryMissing, ProcessMemory
+from .interface import PAGE_SIZE, MemoryMissing, ProcessMemory
 
 _MISSING = b""
 

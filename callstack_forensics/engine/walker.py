@@ -4,7 +4,7 @@ The x64 walk unwinds frame by frame from the images' own unwind data; where a
 frame cannot be unwound it falls back to a call-site-validated scan and then
 resumes unwinding from what the scan found. WOW64 threads get their 32-bit
 frames spliced in where the 64-bit stack enters the 32-bit emulation (see
-:mod:`callstack_forensics.wow64`). Every thread yields a :class:`ThreadStack`,
+:mod:`callstack_forensics.engine.wow64`). Every thread yields a :class:`ThreadStack`,
 with a note and a stop reason rather than an exception when something is wrong.
 """
 
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from .context import ProcessContext, WalkOptions
 from .decorate import make_frame
-from .memory import MemoryMissing, ProcessMemory, ThreadInfo
+from ..memory import MemoryMissing, ProcessMemory, ThreadInfo
 from .modules import ImageCache
 from .scan import scan_for_return
 from .stack import FoundBy, Frame, StopReason, ThreadStack

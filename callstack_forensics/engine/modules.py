@@ -11,8 +11,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-from .memory import MemoryMissing, Module, ProcessMemory
-from .pagecache import PageCache
+from ..memory import MemoryMissing, Module, ProcessMemory
+from ..memory.pagecache import PageCache
 from .pe import ImageError, PeImage, parse_image
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .context import ProcessContext
-from .memory import UNKNOWN_PROTECTION, RegionKind
+from ..memory import UNKNOWN_PROTECTION, RegionKind
 from .stack import FoundBy, Frame, ModuleRef
 from .symbols import symbolize
 

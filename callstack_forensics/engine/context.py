@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .callsite import CallSite, CallSiteDecoder
-from .memory import Module, ProcessMemory, Region, RegionKind
+from ..memory import Module, ProcessMemory, Region, RegionKind
 from .modules import ImageCache, ProcessModules
-from .pagecache import PageCache
+from ..memory.pagecache import PageCache
 from .pe import PeImage
 
 

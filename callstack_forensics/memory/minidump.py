@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from .memory import (
+from .interface import (
     page_protection,
     UNKNOWN_PROTECTION,
     MemoryMissing,
