@@ -22,6 +22,10 @@ from ..memory import MemoryMissing
 MAX_EXPORTS = 65536
 MAX_RUNTIME_FUNCTIONS = 1 << 20
 MAX_NAME = 512
+# UnwindData with bit 0 set points (RVA & ~1) at another RUNTIME_FUNCTION that holds the unwind
+# info for both (Microsoft's linkers emitted these up to Windows 7/8: 1,562 in 7601 ntdll).
+RUNTIME_FUNCTION_INDIRECT = 1
+MAX_INDIRECTION = 8
 IMAGE_SCN_MEM_EXECUTE = 0x20000000
 IMAGE_SCN_CNT_CODE = 0x20
 
@@ -67,6 +71,11 @@ class RuntimeFunction:
     def contains(self, rva: int) -> bool:
         return self.begin <= rva < self.end
 
+    @property
+    def indirect(self) -> bool:
+        """UnwindData names another ``.pdata`` entry, not an UNWIND_INFO."""
+        return bool(self.unwind & RUNTIME_FUNCTION_INDIRECT)
+
 
 @dataclass(slots=True)
 class PeImage:
@@ -84,6 +93,7 @@ class PeImage:
     _rf_begins: list[int] = field(default_factory=list)
     _rf: list[RuntimeFunction] = field(default_factory=list)
     unwind_cache: dict = field(default_factory=dict)
+    _primaries: dict[int, RuntimeFunction] = field(default_factory=dict)
 
     # ---- lookups -----------------------------------------------------------
 
@@ -111,6 +121,29 @@ class PeImage:
         if i >= 0 and self._rf[i].contains(rva):
             return self._rf[i]
         return None
+
+    def primary_entry(self, entry: RuntimeFunction) -> RuntimeFunction:
+        """The entry whose UnwindData is the UNWIND_INFO for ``entry``: ``entry`` itself, or the
+        entry its indirect UnwindData points at (followed as RtlLookupFunctionEntry does, with a
+        loop guard). Raises :class:`ImageError` for a loop or an entry that is not present."""
+        if not entry.indirect:
+            return entry
+        found = self._primaries.get(entry.unwind)
+        if found is not None:
+            return found
+        seen: set[int] = set()
+        current = entry
+        while current.indirect:
+            at = current.unwind & ~RUNTIME_FUNCTION_INDIRECT
+            if at in seen or len(seen) >= MAX_INDIRECTION:
+                raise ImageError(f"indirect .pdata entries loop at rva {at:#x}")
+            seen.add(at)
+            try:
+                current = RuntimeFunction(*struct.unpack("<III", self.read(at, 12)))
+            except MemoryMissing as exc:
+                raise ImageError(f"indirect .pdata entry at rva {at:#x} not present") from exc
+        self._primaries[entry.unwind] = current
+        return current
 
     def function_begins_between(self, lo: int, hi: int) -> bool:
         """Does a ``.pdata`` function start in ``(lo, hi]``?"""

@@ -12,14 +12,15 @@ from __future__ import annotations
 from ..memory import Module, Region, RegionKind
 from .pe import Export, PeImage, RuntimeFunction
 from .stack import UNBACKED, UNKNOWN
-from .unwind import MAX_CHAIN_DEPTH, UnwindError, parse_unwind_info
+from .unwind import MAX_CHAIN_DEPTH, UnwindError, parse_unwind_info, primary_entry
 
 
 def root_function(image: PeImage, function: RuntimeFunction) -> RuntimeFunction:
-    """Follow chained unwind info to the primary entry (a function's start)."""
+    """Follow indirect entries and chained unwind info to the primary entry (a function's start)."""
     current = function
     for _ in range(MAX_CHAIN_DEPTH):
         try:
+            current = primary_entry(image, current)
             info = parse_unwind_info(image, current.unwind)
         except UnwindError:
             return current

@@ -14,7 +14,7 @@ import struct
 from dataclasses import dataclass, field
 
 from ..memory import MemoryMissing
-from .pe import PeImage, RuntimeFunction
+from .pe import ImageError, PeImage, RuntimeFunction
 
 UWOP_PUSH_NONVOL = 0
 UWOP_ALLOC_LARGE = 1
@@ -229,18 +229,29 @@ def virtual_unwind(
         return leaf_unwind(regs, stack)
     out = regs.copy()
     rva = rip - image_base
-    info = parse_unwind_info(image, function.unwind)
+    primary = primary_entry(image, function)
+    info = parse_unwind_info(image, primary.unwind)
     if in_prolog_possible:
-        epilog = _emulate_epilog(image, image_base, function, info, out, stack)
+        epilog = _emulate_epilog(image, image_base, (function, primary), info, out, stack)
         if epilog is not None:
             return epilog
-        prolog_offset = rva - function.begin
+        # An indirect entry's code (a fragment split off its function) runs after the primary's
+        # prolog, as RtlVirtualUnwind sees it: only the primary's own bytes can be inside it.
+        prolog_offset = rva - primary.begin if primary.contains(rva) else 1 << 30
     else:
         prolog_offset = 1 << 30
     machframe = _apply_chain(image, function, info, prolog_offset, out, stack)
     if machframe:
         return out
     return _pop_return(out, stack)
+
+
+def primary_entry(image: PeImage, function: RuntimeFunction) -> RuntimeFunction:
+    """``function``, or the ``.pdata`` entry its indirect UnwindData points at."""
+    try:
+        return image.primary_entry(function)
+    except ImageError as exc:
+        raise UnwindError(str(exc)) from exc
 
 
 def leaf_unwind(regs: Registers, stack: StackReader) -> Registers:
@@ -273,10 +284,11 @@ def _apply_chain(
         if info.chained is None:
             return False
         depth += 1
-        if depth > MAX_CHAIN_DEPTH or info.chained.unwind in seen:
-            raise UnwindError(f"chained unwind info loops at rva {info.chained.unwind:#x}")
-        seen.add(info.chained.unwind)
-        info = parse_unwind_info(image, info.chained.unwind)
+        parent = primary_entry(image, info.chained)
+        if depth > MAX_CHAIN_DEPTH or parent.unwind in seen:
+            raise UnwindError(f"chained unwind info loops at rva {parent.unwind:#x}")
+        seen.add(parent.unwind)
+        info = parse_unwind_info(image, parent.unwind)
         prolog_offset = 1 << 30  # the parent's prolog has run completely
 
 
@@ -329,7 +341,7 @@ _POP_REG = {0x58 + i: REG_NAMES[i] for i in range(8)}
 def _emulate_epilog(
     image: PeImage,
     image_base: int,
-    function: RuntimeFunction,
+    function: tuple[RuntimeFunction, ...],
     info: UnwindInfo,
     regs: Registers,
     stack: StackReader,
@@ -400,7 +412,8 @@ def _match_stack_adjust(code: bytes, i: int, info: UnwindInfo, regs: Registers) 
     return None
 
 
-def _is_epilog_end(code: bytes, i: int, address: int, image_base: int, function: RuntimeFunction) -> bool:
+def _is_epilog_end(code: bytes, i: int, address: int, image_base: int, function: tuple[RuntimeFunction, ...]) -> bool:
+    """``function``: the entry ``rip`` is in and its primary; a jump that stays in either is no tail call."""
     if i >= len(code):
         return False
     b = code[i]
@@ -410,10 +423,10 @@ def _is_epilog_end(code: bytes, i: int, address: int, image_base: int, function:
         return True
     if b == 0xE9 and i + 5 <= len(code):  # jmp rel32: a tail call leaves the function
         target = address + 5 + struct.unpack("<i", code[i + 1 : i + 5])[0] - image_base
-        return not function.contains(target)
+        return not any(f.contains(target) for f in function)
     if b == 0xEB and i + 2 <= len(code):  # jmp rel8 out of the function
         target = address + 2 + struct.unpack("<b", code[i + 1 : i + 2])[0] - image_base
-        return not function.contains(target)
+        return not any(f.contains(target) for f in function)
     if b == 0xFF and i + 1 < len(code) and (code[i + 1] >> 3) & 7 == 4:  # jmp [mem] / jmp reg
         return True
     if b == 0x48 and i + 2 < len(code) and code[i + 1] == 0xFF and (code[i + 2] >> 3) & 7 == 4:  # rex.w jmp

@@ -13,13 +13,27 @@ import struct
 TEXT_RVA, RDATA_RVA, PDATA_RVA, SIZE = 0x1000, 0x3000, 0x5000, 0x6000
 
 
-def build_pe(code: bytes, functions: list[tuple[int, int, bytes]], exports: list[tuple[str, int]] = (), name: str = "synth.dll") -> bytes:
-    """``functions``: (begin rva, end rva, UNWIND_INFO bytes); ``exports``: (name, rva)."""
+def build_pe(
+    code: bytes,
+    functions: list[tuple[int, int, bytes]],
+    exports: list[tuple[str, int]] = (),
+    name: str = "synth.dll",
+    indirect: list[tuple[int, int, int]] = (),
+) -> bytes:
+    """``functions``: (begin rva, end rva, UNWIND_INFO bytes); ``exports``: (name, rva);
+    ``indirect``: (begin rva, end rva, begin rva of the function whose ``.pdata`` entry holds its
+    unwind info), written as Microsoft's linkers write them: UnwindData = that entry's RVA | 1."""
     img = bytearray(SIZE)
     img[TEXT_RVA : TEXT_RVA + len(code)] = code
     cur = RDATA_RVA
+    entries: list[tuple[int, int, int | bytes]] = [*functions, *indirect]
+    entries.sort(key=lambda e: e[0])
+    slot = {begin: PDATA_RVA + 12 * i for i, (begin, _end, _u) in enumerate(entries)}
     pdata = bytearray()
-    for begin, end, info in sorted(functions):
+    for begin, end, info in entries:
+        if isinstance(info, int):
+            pdata += struct.pack("<III", begin, end, slot[info] | 1)
+            continue
         img[cur : cur + len(info)] = info
         pdata += struct.pack("<III", begin, end, cur)
         cur = (cur + len(info) + 3) & ~3
