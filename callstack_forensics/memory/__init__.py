@@ -10,6 +10,7 @@ of them.
 from .interface import (
     PAGE_SIZE,
     UNKNOWN_PROTECTION,
+    ExceptionInfo,
     HandleInfo,
     MemoryMissing,
     Module,
@@ -26,6 +27,7 @@ from .interface import (
 __all__ = [
     "PAGE_SIZE",
     "UNKNOWN_PROTECTION",
+    "ExceptionInfo",
     "HandleInfo",
     "MemoryMissing",
     "Module",

@@ -136,6 +136,55 @@ class Wow64Context:
     stack_limit: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class ExceptionInfo:
+    """The exception a crash dump was written for, on the thread that raised it.
+
+    ``registers`` is the context at the fault (what WinDbg's ``.ecxr`` shows), in the same
+    form as :attr:`ThreadInfo.registers`; the thread's own context is where it is *now*
+    (usually inside the crash handler). ``registers`` is None, with ``note``, when the
+    dump's copy cannot be read.
+    """
+
+    code: int
+    address: int
+    flags: int = 0
+    parameters: tuple[int, ...] = ()
+    registers: dict[str, int] | None = None
+    note: str | None = None
+
+    @property
+    def name(self) -> str:
+        return EXCEPTION_NAMES.get(self.code, f"exception {self.code:#010x}")
+
+    def describe(self) -> str:
+        """``ACCESS_VIOLATION (0xc0000005) writing 0x0 at 0x7ff6...``: code, name and, for an
+        access violation, what was accessed (ExceptionInformation[0] and [1])."""
+        text = f"{self.name} ({self.code:#010x}) at {self.address:#x}"
+        if self.code == 0xC0000005 and len(self.parameters) >= 2:
+            verb = {0: "reading", 1: "writing", 8: "executing (DEP)"}.get(self.parameters[0], "accessing")
+            text += f", {verb} {self.parameters[1]:#x}"
+        return text
+
+
+# NTSTATUS codes a crash dump commonly carries, as WinDbg names them.
+EXCEPTION_NAMES = {
+    0x80000003: "BREAKPOINT",
+    0x80000004: "SINGLE_STEP",
+    0xC0000005: "ACCESS_VIOLATION",
+    0xC000000D: "INVALID_PARAMETER",
+    0xC000001D: "ILLEGAL_INSTRUCTION",
+    0xC0000094: "INTEGER_DIVIDE_BY_ZERO",
+    0xC0000096: "PRIVILEGED_INSTRUCTION",
+    0xC00000FD: "STACK_OVERFLOW",
+    0xC0000374: "HEAP_CORRUPTION",
+    0xC0000409: "STACK_BUFFER_OVERRUN (fail fast)",
+    0xC0000420: "ASSERTION_FAILURE",
+    0xC0000602: "FAIL_FAST_EXCEPTION",
+    0xE06D7363: "C++ exception",
+}
+
+
 @dataclass(slots=True)
 class ThreadInfo:
     """A thread and the user-mode state it was stopped in.
@@ -162,6 +211,7 @@ class ThreadInfo:
     create_time: dt.datetime | None = None
     impersonation_sid: str | None = None  # the user SID of the token the thread impersonates, if any
     object_address: int | None = None  # where the thread object (_ETHREAD) lies, for evidence
+    exception: ExceptionInfo | None = None  # a crash dump's exception, on the thread that raised it
 
     @property
     def rip(self) -> int | None:
@@ -219,6 +269,11 @@ class ProcessMemory(ABC):
     """
 
     process: ProcessInfo
+    # True when :meth:`regions` lists every mapped region (a VAD tree, a MemoryInfoList, a dump
+    # holding all of the process's memory), so an address in none is not mapped. A normal
+    # minidump without a MemoryInfoList knows only the few ranges it holds: elsewhere the engine
+    # must say "unknown", never "not code" or "not unbacked".
+    regions_complete: bool = True
 
     @abstractmethod
     def read(self, address: int, size: int) -> bytes:

@@ -36,6 +36,7 @@ from typing import Iterable, Sequence
 from .interface import (
     page_protection,
     UNKNOWN_PROTECTION,
+    ExceptionInfo,
     MemoryMissing,
     Module,
     ProcessInfo,
@@ -51,6 +52,7 @@ SIGNATURE = 0x504D444D  # "MDMP"
 THREAD_LIST = 3
 MODULE_LIST = 4
 MEMORY_LIST = 5
+EXCEPTION = 6
 SYSTEM_INFO = 7
 THREAD_EX_LIST = 8
 MEMORY64_LIST = 9
@@ -60,6 +62,15 @@ THREAD_INFO_LIST = 17
 
 ARCH_X86 = 0
 ARCH_AMD64 = 9
+
+# MINIDUMP_SYSTEM_INFO.PlatformId: Windows writes VER_PLATFORM_WIN32_NT; Breakpad and Crashpad
+# write their own ids for the other systems they dump (minidump_format.h).
+PLATFORM_WIN32_NT = 2
+PLATFORM_NAMES = {
+    0: "Win32s", 1: "Windows 9x", 3: "Windows CE", 0x8000: "Unix", 0x8101: "macOS", 0x8102: "iOS",
+    0x8201: "Linux", 0x8202: "Solaris", 0x8203: "Android", 0x8204: "PS3", 0x8205: "Native Client",
+    0x8206: "Fuchsia",
+}  # fmt: skip
 
 # Upper bounds that no genuine dump reaches; beyond them a count is hostile.
 MAX_STREAMS = 1 << 16
@@ -197,6 +208,21 @@ def read_system_info(blob: _Blob, stream: Stream) -> int:
     return blob.unpack("<H", stream.rva, "SystemInfo stream")[0]
 
 
+def check_platform(blob: _Blob, stream: Stream) -> None:
+    """Refuse a dump of another system: Breakpad and Crashpad write the same format on Linux,
+    macOS and Android, where TEBs, ntdll and PE unwind data do not exist."""
+    if stream.size < 24:
+        return  # too short to say; the architecture check still applies
+    (platform,) = blob.unpack("<I", stream.rva + 20, "SystemInfo stream")
+    if platform == PLATFORM_WIN32_NT:
+        return
+    name = PLATFORM_NAMES.get(platform, "an unknown system")
+    raise MinidumpError(
+        f"a minidump of {name} (SystemInfo PlatformId {platform:#x}), not of Windows: only Windows "
+        "process dumps can be analysed"
+    )
+
+
 def read_windows_version(blob: _Blob, stream: Stream) -> str | None:
     """``Windows MAJOR.MINOR.BUILD`` from MINIDUMP_SYSTEM_INFO, for the report's header."""
     if stream.size < 20:
@@ -307,6 +333,29 @@ def read_thread_start_addresses(blob: _Blob, stream: Stream) -> dict[int, int]:
     return starts
 
 
+@dataclass(frozen=True, slots=True)
+class RawException:
+    """MINIDUMP_EXCEPTION_STREAM as written: the thread, the record, where its context lies."""
+
+    tid: int
+    code: int
+    flags: int
+    address: int
+    parameters: tuple[int, ...]
+    context_rva: int
+    context_size: int
+
+
+def read_exception(blob: _Blob, stream: Stream) -> RawException:
+    """The exception stream (168 bytes: thread id, MINIDUMP_EXCEPTION, context location)."""
+    _table(blob, stream, 168, 0, 0, "Exception stream")
+    tid, = blob.unpack("<I", stream.rva, "Exception stream")
+    code, flags, _record, address, count = blob.unpack("<IIQQI", stream.rva + 8, "Exception stream")
+    params = blob.unpack("<15Q", stream.rva + 40, "Exception stream")[: min(count, 15)]
+    size, rva = blob.unpack("<II", stream.rva + 160, "Exception stream")
+    return RawException(tid, code, flags, address, tuple(params), rva, size)
+
+
 # ---- thread contexts ------------------------------------------------------------
 
 # Offsets of the general registers in the x64 CONTEXT (1232 bytes).
@@ -328,8 +377,8 @@ _X86_CONTEXT_FLAG = 0x10000
 _CONTEXT_CONTROL = 0x1
 
 
-def decode_context(blob: _Blob, thread: RawThread, arch: int) -> tuple[dict[str, int] | None, str | None]:
-    """The thread's general registers, or None and the reason they cannot be had."""
+def decode_context(blob: _Blob, thread: RawThread | RawException, arch: int) -> tuple[dict[str, int] | None, str | None]:
+    """The general registers of a thread's (or an exception's) CONTEXT, or None and why not."""
     if arch == ARCH_AMD64:
         layout, need, fmt, flags_at, arch_flag = _X64_REGS, _X64_CONTEXT_SIZE, "<Q", 0x30, _X64_CONTEXT_FLAG
     elif arch == ARCH_X86:
@@ -575,6 +624,9 @@ class MinidumpMemory(ProcessMemory):
         self._blob = blob
         self.streams = read_directory(blob)
         streams = _Streams.of(self.streams)
+        system = streams.get(SYSTEM_INFO)
+        if system is not None:
+            check_platform(blob, system)
         self.architecture = self._architecture(blob, streams)
         system = streams.get(SYSTEM_INFO)
         self.windows_version = read_windows_version(blob, system) if system else None
@@ -588,7 +640,11 @@ class MinidumpMemory(ProcessMemory):
         self._regions = self._read_regions(blob, streams)
         starts_stream = streams.get(THREAD_INFO_LIST)
         starts = read_thread_start_addresses(blob, starts_stream) if starts_stream else {}
+        self.exception = self._exception(blob, streams)
         self._threads = [self._thread(raw, starts.get(raw.tid)) for raw in raw_threads]
+        # what is not held by a full dump is not mapped; a normal dump without a MemoryInfoList
+        # knows nothing of the rest of the address space
+        self.regions_complete = self.memory_info is not None or self.holds_module_images()
         self.process = self._process_info(blob, streams, written[0] if written else None, name)
 
     def _read_regions(self, blob: _Blob, streams: _Streams) -> list[Region]:
@@ -599,6 +655,17 @@ class MinidumpMemory(ProcessMemory):
         if self.memory_info is not None:
             return regions_from_memory_info(self.memory_info, module_map)
         return regions_from_ranges(self.memory.ranges, module_map)
+
+    def _exception(self, blob: _Blob, streams: _Streams) -> tuple[int, ExceptionInfo] | None:
+        """(thread id, exception) of a crash dump; its context decoded like a thread's."""
+        stream = streams.get(EXCEPTION)
+        if stream is None:
+            return None
+        raw = read_exception(blob, stream)
+        registers, note = decode_context(blob, raw, self.architecture)
+        info = ExceptionInfo(raw.code, raw.address, raw.flags, raw.parameters, registers,
+                             f"exception context: {note}" if note else None)
+        return raw.tid, info
 
     @staticmethod
     def _architecture(blob: _Blob, streams: _Streams) -> int:
@@ -645,6 +712,7 @@ class MinidumpMemory(ProcessMemory):
             start_address=start_address,
             win32_start_address=start_address,
             note=note,
+            exception=self.exception[1] if self.exception and self.exception[0] == raw.tid else None,
             extra={
                 "suspend_count": raw.suspend_count,
                 "priority": raw.priority,

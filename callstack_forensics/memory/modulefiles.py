@@ -87,6 +87,7 @@ class ModuleFileMemory(ProcessMemory):
         self.inner = inner
         self.files = files
         self.process = inner.process
+        self.regions_complete = inner.regions_complete
         self._images: dict[int, bytes | str] = {}
 
     def read(self, address: int, size: int) -> bytes:

@@ -97,7 +97,9 @@ class PageCache:
         return None if data is None else struct.unpack("<I", data)[0]
 
     def leading(self, end: int, size: int) -> bytes:
-        """Up to ``size`` bytes that end at ``end`` (fewer when earlier pages are missing)."""
+        """Up to ``size`` bytes that end at ``end``: fewer when earlier bytes are missing, down
+        to the byte (a normal minidump holds code from 128 bytes before each thread's
+        instruction pointer, not from a page boundary)."""
         out = b""
         cur = end
         start = max(0, end - size)
@@ -105,13 +107,26 @@ class PageCache:
             page_start = max(start, (cur - 1) & ~(PAGE_SIZE - 1))
             data = self.try_read(page_start, cur - page_start)
             if data is None:
-                break
+                return self._present_suffix(page_start, cur) + out
             out = data + out
             cur = page_start
         return out
 
+    def _present_suffix(self, start: int, end: int) -> bytes:
+        """The longest present run of bytes ending at ``end`` inside one page (binary search:
+        if ``[x, end)`` is present, so is every shorter range)."""
+        lo, hi = start + 1, end  # hi: a start known to be present (the empty range at end)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if self.try_read(mid, end - mid) is None:
+                lo = mid + 1
+            else:
+                hi = mid
+        return self.try_read(hi, end - hi) or b""
+
     def trailing(self, start: int, size: int) -> bytes:
-        """Up to ``size`` bytes from ``start`` (fewer when later pages are missing)."""
+        """Up to ``size`` bytes from ``start`` (fewer when later bytes are missing, down to
+        the byte, as :meth:`leading`)."""
         out = b""
         cur = start
         end = start + size
@@ -119,7 +134,18 @@ class PageCache:
             take = min(end, (cur & ~(PAGE_SIZE - 1)) + PAGE_SIZE) - cur
             data = self.try_read(cur, take)
             if data is None:
-                break
+                return out + self._present_prefix(cur, cur + take)
             out += data
             cur += take
         return out
+
+    def _present_prefix(self, start: int, end: int) -> bytes:
+        """The longest present run of bytes from ``start`` inside one page."""
+        lo, hi = start, end - 1  # lo: an end known to be present (the empty range at start)
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if self.try_read(start, mid - start) is None:
+                hi = mid - 1
+            else:
+                lo = mid
+        return self.try_read(start, lo - start) or b""
