@@ -8,14 +8,14 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 import typer
-from rich.console import Console
+from rich.console import Console, Group, RenderableType
 from rich.table import Table
 
 from ..analysis import Source
 from ..engine.context import ProcessContext, WalkOptions
 from ..engine.modules import ImageCache
 from ..sources import SourceError
-from ..engine.stack import StopReason, ThreadStack
+from ..engine.stack import Frame, StopReason, ThreadStack
 from ..engine.walker import walk_thread
 from . import common
 from .common import RunOptions
@@ -77,20 +77,34 @@ def iter_stacks(source: Source, options: WalkOptions, pids: set[int], tids: set[
             yield walk_thread(ctx, thread)
 
 
-def stack_table(stack: ThreadStack, show_bytes: bool = False) -> Table:
+def stack_table(stack: ThreadStack, show_bytes: bool = False) -> RenderableType:
+    """The thread's frames; for a crash dump's faulting thread, first its stack at the fault
+    (the exception's own context, as WinDbg's ``.ecxr``), then where the thread is now."""
     title = f"PID {stack.pid} {stack.process_name}  TID {stack.tid}"
-    caption = f"stop: {stack.stop_reason.value if stack.stop_reason else '-'}"
-    if stack.note:
-        caption += f"  note: {stack.note}"
+    now = _frames_table(title + ("  (now)" if stack.exception else ""), stack.frames, stack.stop_reason,
+                        stack.note, show_bytes)
+    if stack.exception is None:
+        return now
+    exc = stack.exception
+    at_fault = _frames_table(f"{title}  (at the exception: {exc.description})", exc.frames, exc.stop_reason,
+                             exc.note, show_bytes)
+    return Group(at_fault, now)
+
+
+def _frames_table(title: str, frames: list[Frame], stop: StopReason | None, note: str | None,
+                  show_bytes: bool) -> Table:
+    caption = f"stop: {stop.value if stop else '-'}"
+    if note:
+        caption += f"  note: {note}"
     table = Table(title=title, caption=caption, title_justify="left", caption_justify="left")
-    for col in ("#", "address", "symbol_info", "region", "prot", "found", "call"):
+    for col in ("#", "address", "symbol_info", "region", "prot", "found", "call", "trust"):
         if col == "symbol_info":
             table.add_column(col, overflow="fold", ratio=1)  # long paths wrap, never truncate
         else:
             table.add_column(col, no_wrap=True)
     if show_bytes:
         table.add_column("callsite_leading_bytes (last 16)")
-    for frame in stack.frames:
+    for frame in frames:
         style = "bold red" if frame.unbacked else ("yellow" if frame.protection.startswith("RWX") else "")
         verified = "-" if frame.call_verified is None else ("yes" if frame.call_verified else "NO")
         row = [
@@ -101,6 +115,7 @@ def stack_table(stack: ThreadStack, show_bytes: bool = False) -> Table:
             frame.protection,
             frame.method.value,
             verified,
+            frame.trust.value,
         ]
         if show_bytes:
             row.append(frame.callsite_leading_bytes[-32:])

@@ -15,8 +15,9 @@ from typing import Callable
 
 import capstone
 
-# Longest x86 call with prefixes: segment/66/67 + REX + FF + ModRM + SIB + disp32.
-_MAX_CALL_LEN = 10
+# Longest x86 call with prefixes: segment/66/67 + REX + FF + ModRM + SIB + disp32. With fewer
+# bytes before a return address than this, a call the bytes do not show may still end there.
+MAX_CALL_LENGTH = _MAX_CALL_LEN = 10
 
 
 @dataclass(frozen=True, slots=True)

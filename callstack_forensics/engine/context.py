@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .callsite import CallSite, CallSiteDecoder
+from .callsite import MAX_CALL_LENGTH, CallSite, CallSiteDecoder
 from ..memory import Module, ProcessMemory, Region, RegionKind
 from .modules import ImageCache, ProcessModules
 from ..memory.pagecache import PageCache
@@ -34,6 +34,7 @@ class ProcessContext:
     modules: ProcessModules = field(init=False)
     decoder64: CallSiteDecoder = field(default_factory=lambda: CallSiteDecoder(64))
     decoder32: CallSiteDecoder = field(default_factory=lambda: CallSiteDecoder(32))
+    thunk_resolvers: dict = field(default_factory=dict)  # bits -> consistency.ThunkResolver
 
     def __post_init__(self) -> None:
         self.cache = PageCache(self.memory)
@@ -50,26 +51,74 @@ class ProcessContext:
     def image_of(self, module: Module | None) -> PeImage | None:
         return None if module is None else self.modules.image(module)
 
-    def is_code(self, address: int) -> bool:
-        """Could ``address`` be executing code? Region protection first; when the source
-        does not record protections, a module's executable section, or any present
-        region of unknown protection (we do not exclude what we cannot judge)."""
+    def code_state(self, address: int) -> bool | None:
+        """Could ``address`` be executing code: True, False, or None when the source cannot
+        tell. Region protection first; without one, a parsed module's section decides;
+        anything else is unknown (bytes being present do not make them code), or not code
+        when the source's regions cover the whole address space and none holds it."""
         region = self.region(address)
-        module = self.module(address)
         if region is not None and region.executable is not None:
             return region.executable
+        module = self.module(address)
         if module is not None:
             image = self.image_of(module)
-            return image.is_code(address - module.base) if image is not None else True
-        if region is not None:
-            return region.kind != RegionKind.UNKNOWN or self.cache.try_read(address, 1) is not None
+            return image.is_code(address - module.base) if image is not None else None
+        if region is not None or not self.memory.regions_complete:
+            return None
         return False
 
+    def is_code(self, address: int) -> bool:
+        """Known to be executable (see :meth:`code_state`)."""
+        return self.code_state(address) is True
+
+    def call_check(self, return_address: int, bits: int = 64) -> CallCheck:
+        """The call that ends at ``return_address``, and whether the bytes could tell."""
+        leading = self.cache.leading(return_address, MAX_CALL_LENGTH)
+        site = None
+        if len(leading) >= 2:
+            decoder = self.decoder64 if bits == 64 else self.decoder32
+            site = decoder.decode(return_address, leading, self.cache.u64 if bits == 64 else self.cache.u32)
+        return CallCheck(site, len(leading) >= MAX_CALL_LENGTH)
+
     def call_before(self, return_address: int, bits: int = 64) -> CallSite | None:
-        leading = self.cache.leading(return_address, 16)
-        if len(leading) < 2:
-            return None
-        decoder = self.decoder64 if bits == 64 else self.decoder32
-        if bits == 64:
-            return decoder.decode(return_address, leading, self.cache.u64)
-        return decoder.decode(return_address, leading, self.cache.u32)
+        return self.call_check(return_address, bits).site
+
+    def return_check(self, value: int, bits: int = 64) -> ReturnCheck:
+        """What the source says about ``value`` as a return address."""
+        if value <= 0x10000:
+            return ReturnCheck(False, CallCheck(None, True))
+        return ReturnCheck(self.code_state(value), self.call_check(value, bits))
+
+
+@dataclass(frozen=True, slots=True)
+class CallCheck:
+    """The call before a return address: ``site`` when the bytes decode to one; ``complete``
+    when enough bytes were there to rule every call form in or out."""
+
+    site: CallSite | None
+    complete: bool
+
+    @property
+    def verified(self) -> bool | None:
+        """True (a call ends there), False (the bytes show none), None (bytes missing)."""
+        if self.site is not None:
+            return True
+        return False if self.complete else None
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnCheck:
+    """Evidence for and against a value being a return address."""
+
+    code: bool | None
+    call: CallCheck
+
+    @property
+    def possible(self) -> bool:
+        """Nothing the source holds rules it out: not outside code, not after a non-call."""
+        return self.code is not False and self.call.verified is not False
+
+    @property
+    def proven(self) -> bool:
+        """Code (or unknown memory) right after a call that the bytes show."""
+        return self.code is not False and self.call.verified is True

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .context import ProcessContext
 from ..memory import UNKNOWN_PROTECTION, RegionKind
-from .stack import FoundBy, Frame, ModuleRef
+from .stack import FoundBy, Frame, ModuleRef, Trust
 from .symbols import symbolize
 
 
@@ -16,6 +16,7 @@ def make_frame(
     is_return_address: bool,
     stack_pointer: int | None = None,
     bits: int = 64,
+    trust: Trust = Trust.HIGH,
 ) -> Frame:
     """Describe ``address``: module, region, protection, symbol and call-site bytes.
 
@@ -33,6 +34,7 @@ def make_frame(
         symbol_info=symbolize(address, lookup, module, image, region),
         stack_pointer=stack_pointer,
         is_32bit=bits == 32,
+        trust=trust,
     )
     if module is not None:
         frame.module = ModuleRef(module.name, module.path, module.base, module.linked)
@@ -46,17 +48,20 @@ def make_frame(
     size = ctx.options.callsite_bytes
     frame.callsite_leading_bytes = ctx.cache.leading(address, size).hex()
     frame.callsite_trailing_bytes = ctx.cache.trailing(address, size).hex()
-    if is_return_address and not frame.callsite_leading_bytes:
-        # No byte before the return address is in the source (a normal minidump's private memory,
-        # a paged-out page): whether a call precedes it is unknown, not false; a "return address
-        # not preceded by a call" rule must not fire on memory it never saw.
-        frame.note = "call site not in the source: call unverified"
-    elif is_return_address:
-        site = ctx.call_before(address, bits)
-        frame.call_verified = site is not None
-        if site is not None:
-            frame.call_target = site.target
-            frame.call_instruction = site.text
+    if is_return_address:
+        check = ctx.call_check(address, bits)
+        frame.call_verified = check.verified
+        if check.site is not None:
+            frame.call_target = check.site.target
+            frame.call_instruction = check.site.text
+        elif check.verified is None:
+            # Too few bytes before the return address are in the source (a normal minidump's
+            # private memory, a paged-out page) to show a call or rule one out: unknown, not
+            # false; a "return address not preceded by a call" rule must not fire on memory it
+            # never saw.
+            held = len(frame.callsite_leading_bytes) // 2
+            frame.note = ("call site not in the source: call unverified" if not held else
+                          f"only {held} bytes of the call site in the source: call unverified")
     if module is not None and image is None:
         problem = ctx.modules.image_problem(module)
         if problem:

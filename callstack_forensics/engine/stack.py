@@ -20,6 +20,23 @@ class FoundBy(str, enum.Enum):
     SCANNED = "scanned"
 
 
+class Trust(str, enum.Enum):
+    """How sure the engine is that a frame is one of the thread's real frames.
+
+    ``high``: the thread's context, unwind data or the EBP chain with the call before it
+    verified, or a scanned value whose call leads to the function of the frame above.
+    ``medium``: found where unwind data or the frame chain put it but the bytes that would
+    verify the call are not in the source, or scanned with a call whose target or callee
+    cannot be determined (a call through a register). ``low``: scanned, and its call leads
+    to another function than the frame above (kept only when nothing better was found: a
+    tail call does this, and so does a stale value).
+    """
+
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+
 class StopReason(str, enum.Enum):
     """Why a walk ended; every walk ends for exactly one of these."""
 
@@ -32,6 +49,7 @@ class StopReason(str, enum.Enum):
     NO_RETURN_ADDRESS = "no further return address found"
     NO_CONTEXT = "no user-mode context"
     BYTE_LIMIT = "byte limit per thread reached"
+    EXCEPTION_FRAME = "reached the exception dispatch frame"
 
 
 UNBACKED = "Unbacked"
@@ -67,6 +85,8 @@ class Frame:
     protection: str = "Unknown"
     allocation_private_bytes: int | None = None
     call_verified: bool | None = None
+    call_consistent: bool | None = None  # the call leads to the function of the frame above
+    trust: Trust = Trust.HIGH
     call_target: int | None = None
     call_instruction: str | None = None
     callsite_leading_bytes: str = ""
@@ -99,7 +119,10 @@ class Frame:
             "region_type": self.region_kind,
             "method": self.method.value,
             "call_verified": self.call_verified,
+            "trust": self.trust.value,
         }
+        if self.call_consistent is not None:
+            out["call_consistent"] = self.call_consistent
         if self.module is not None:
             out["module_path"] = self.module.path.lower()
             out["module_name"] = self.module.name.lower()
@@ -136,6 +159,35 @@ class FinalUserModule:
 
 
 @dataclass(slots=True)
+class ExceptionStack:
+    """A crash dump's faulting thread as it was at the exception (WinDbg's ``.ecxr``)."""
+
+    code: int
+    name: str
+    address: int
+    description: str
+    frames: list[Frame] = field(default_factory=list)
+    stop_reason: StopReason | None = None
+    note: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        from .summary import summarize  # local: summary depends on this module
+
+        out: dict[str, Any] = {
+            "code": f"{self.code:#010x}",
+            "name": self.name,
+            "address": f"{self.address:#x}",
+            "description": self.description,
+            "frames": [f.to_ecs() for f in self.frames],
+            "stop_reason": self.stop_reason.value if self.stop_reason else None,
+        }
+        out.update(summarize(self.frames).to_ecs())
+        if self.note:
+            out["note"] = self.note
+        return out
+
+
+@dataclass(slots=True)
 class ThreadStack:
     """A thread's rebuilt user-mode stack, or the reason there is none."""
 
@@ -147,6 +199,7 @@ class ThreadStack:
     note: str | None = None
     is_wow64: bool = False
     thread: Any = None  # the ThreadInfo it was built from
+    exception: ExceptionStack | None = None  # a crash dump's faulting thread, at the fault
 
     @property
     def complete(self) -> bool:
@@ -165,4 +218,6 @@ class ThreadStack:
         out.update(summarize(self.frames).to_ecs())
         if self.note:
             out["note"] = self.note
+        if self.exception is not None:
+            out["exception"] = self.exception.to_json()
         return out

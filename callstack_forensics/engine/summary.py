@@ -58,10 +58,21 @@ def final_user_module(frames: Sequence[Frame]) -> FinalUserModule | None:
     return None
 
 
+def contains_unbacked(frames: Sequence[Frame]) -> bool | None:
+    """True if a frame is Unbacked; None (unknown, never False) if a frame lies outside every
+    module in memory the source says nothing about (a normal minidump without a
+    MemoryInfoList): it may well be unbacked."""
+    if any(f.unbacked for f in frames):
+        return True
+    if any(f.module is None and f.symbol_info == UNKNOWN for f in frames):
+        return None
+    return False
+
+
 @dataclass(slots=True)
 class StackSummary:
     summary: str
-    contains_unbacked: bool
+    contains_unbacked: bool | None
     final_user_module: FinalUserModule | None
 
     def to_ecs(self) -> dict[str, Any]:
@@ -77,6 +88,6 @@ class StackSummary:
 def summarize(frames: Sequence[Frame]) -> StackSummary:
     return StackSummary(
         summary_string(frames),
-        any(f.unbacked for f in frames),
+        contains_unbacked(frames),
         final_user_module(frames),
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
+from typing import Callable
 
 from ..memory import MemoryMissing
 from .pe import ImageError, PeImage, RuntimeFunction
@@ -361,11 +362,28 @@ def _emulate_epilog(
             code = stack.read(rip, 16)
         except MemoryMissing:
             return None
+    return _run_epilog(code, regs, stack, info.frame_register,
+                       lambda i: _is_epilog_end(code, i, rip + i, image_base, function))
+
+
+def leaf_epilog(code: bytes, regs: Registers, stack: StackReader) -> Registers | None:
+    """Frame 0 of code without unwind data (a syscall stub of a module whose bytes are not in
+    the source but whose instruction bytes at ``rip`` are: a crash dump keeps 256 bytes around
+    each thread's instruction pointer): if ``code`` (the bytes at ``rip``) is ``[add rsp, N]
+    [pop reg]* ret``, the CPU's next steps are certain and give the caller. Jumps are not
+    taken: without function bounds a tail call cannot be told from a jump inside the function."""
+    return _run_epilog(code, regs, stack, 0, lambda i: i < len(code) and code[i] in (0xC3, 0xC2))
+
+
+def _run_epilog(
+    code: bytes, regs: Registers, stack: StackReader, frame_register: int, ends: Callable[[int], bool]
+) -> Registers | None:
+    """Run ``code`` as ``add rsp/lea rsp``, pops, then an end ``ends`` accepts; None if it is not that."""
     rsp = regs.rsp
     assert rsp is not None
     i = 0
     new_rsp = rsp
-    step = _match_stack_adjust(code, i, info, regs)
+    step = _match_stack_adjust(code, i, frame_register, regs)
     if step is not None:
         i, new_rsp = step[0], step[1]
     pops: list[tuple[str, int]] = []
@@ -379,7 +397,7 @@ def _emulate_epilog(
             i += 2
         else:
             break
-    if not _is_epilog_end(code, i, rip + i, image_base, function):
+    if not ends(i):
         return None
     out = regs.copy()
     cur = new_rsp
@@ -390,17 +408,17 @@ def _emulate_epilog(
     return _pop_return(out, stack)
 
 
-def _match_stack_adjust(code: bytes, i: int, info: UnwindInfo, regs: Registers) -> tuple[int, int] | None:
+def _match_stack_adjust(code: bytes, i: int, frame_register: int, regs: Registers) -> tuple[int, int] | None:
     rsp = regs.rsp
     assert rsp is not None
     if code[i : i + 3] == b"\x48\x83\xc4":  # add rsp, imm8
         return i + 4, rsp + code[i + 3]
     if code[i : i + 3] == b"\x48\x81\xc4":  # add rsp, imm32
         return i + 7, rsp + struct.unpack("<I", code[i + 3 : i + 7])[0]
-    if info.frame_register and len(code) > i + 3 and code[i] in (0x48, 0x49) and code[i + 1] == 0x8D:
+    if frame_register and len(code) > i + 3 and code[i] in (0x48, 0x49) and code[i + 1] == 0x8D:
         modrm = code[i + 2]
         rm = (modrm & 7) | (8 if code[i] == 0x49 else 0)
-        if (modrm >> 3) & 7 == 4 and rm == info.frame_register and rm & 7 != 4:
+        if (modrm >> 3) & 7 == 4 and rm == frame_register and rm & 7 != 4:
             fp = regs.get(REG_NAMES[rm])
             if fp is None:
                 return None

@@ -33,6 +33,7 @@ class FrameView:
     region: str
     protection: str
     method: str
+    trust: str  # high / medium / low: how sure the engine is the frame is real
     call: str  # "-" on frame 0, "yes" or "NO" (return address not after a call)
     call_instruction: str
     note: str
@@ -69,6 +70,10 @@ class StackView:
     wow64: bool
     unbacked: int
     rwx: int
+    # a crash dump's faulting thread: its stack at the exception (the dump's exception
+    # context), shown before where the thread is now, and what the exception was
+    exception: "StackView | None" = None
+    exception_label: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,14 +173,20 @@ def stack_view(stack: ThreadStack, anchor: str, matched: set[int]) -> StackView:
     frames = tuple(
         FrameView(
             index=f.index, address=f"{f.address:#x}", symbol_info=f.symbol_info, region=f.region_kind,
-            protection=f.protection, method=f.method.value,
+            protection=f.protection, method=f.method.value, trust=f.trust.value,
             call="-" if f.call_verified is None else ("yes" if f.call_verified else "NO"),
             call_instruction=f.call_instruction or "", note=f.note or "", style=style, matched=f.index in matched,
             leading=hex_lines(f.callsite_leading_bytes), trailing=hex_lines(f.callsite_trailing_bytes))
         for f, style in zip(stack.frames, styles))
+    exception, label = None, ""
+    if stack.exception is not None:
+        exc = stack.exception
+        at_fault = ThreadStack(stack.pid, stack.tid, stack.process_name, exc.frames, exc.stop_reason, exc.note,
+                               stack.is_wow64)
+        exception, label = stack_view(at_fault, f"{anchor}-exception", set()), exc.description
     return StackView(stack.pid, stack.tid, stack.process_name, anchor, frames, summary_string(stack.frames),
                      stack.stop_reason.value if stack.stop_reason else "", stack.note or "", stack.is_wow64,
-                     sum(1 for s in styles if s.unbacked), sum(1 for s in styles if s.rwx))
+                     sum(1 for s in styles if s.unbacked), sum(1 for s in styles if s.rwx), exception, label)
 
 
 def hex_lines(text: str) -> tuple[str, ...]:
