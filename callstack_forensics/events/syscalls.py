@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 
 from ..engine.context import ProcessContext
 from ..memory import MemoryMissing, Module
-from ..engine.stack import ThreadStack
+from ..engine.stack import Frame, ThreadStack
+from ..engine.system import system_call_stub
 
 STUB_HEAD = b"\x4c\x8b\xd1\xb8"  # mov r10, rcx; mov eax, imm32
 SYSCALL_TAIL = "0f05"
@@ -154,7 +155,9 @@ class Syscall:
     name: str | None
     number: int | None
     family: Family
-    stub: str | None = None  # the stub frame 0 stops in (ntdll.dll!NtXxx), when it is one
+    # the genuine system-call stub of a Windows module frame 0 stops in (ntdll.dll!NtXxx,
+    # user32.dll+0x1a2b on Windows 7), when it is one: None for a hand-written stub
+    stub: str | None = None
     source: str = ""  # which evidence named the call
     mismatch: bool = False  # the number and the stub name disagree
 
@@ -177,33 +180,48 @@ def resolve_syscall(stack: ThreadStack, table: SyscallTable) -> Syscall | None:
         return None
     thread = stack.thread
     number = getattr(thread, "syscall_number", None)
-    stub = _stub_name(stack)
+    frame = stack.frames[0]
+    stub_number = system_call_stub(frame)
+    stub = _stub_label(frame) if stub_number is not None else None
+    stub_name = _stub_function(frame) if stub is not None else None
     by_number = table.name(number)
     if by_number is not None:
-        mismatch = stub is not None and _bare(stub) != by_number
+        mismatch = stub is not None and (stub_number != number or (stub_name is not None and stub_name != by_number))
         source = "_KTHREAD.SystemCallNumber mapped through the ntdll/win32u stubs"
         return Syscall(by_number, number, family_of(by_number), stub, source, mismatch)
     if stub is not None:
-        name = _bare(stub)
+        name = stub_name or table.name(stub_number)
         source = "the system-call stub frame 0 stops in"
         if number is not None:
             source += f" (SystemCallNumber {number:#x} names no stub)"
-        return Syscall(name, number, family_of(name), stub, source)
+        mismatch = number is not None and number != stub_number
+        return Syscall(name, number if number is not None else stub_number,
+                       family_of(name) if name else Family.OTHER, stub, source, mismatch)
     if number is not None:
         return Syscall(None, number, Family.OTHER, None, "_KTHREAD.SystemCallNumber (no stub has this number)")
     return None
 
 
-def _stub_name(stack: ThreadStack) -> str | None:
-    frame = stack.frames[0]
-    if frame.module is None or frame.module.name.lower() not in STUB_MODULES or "!" not in frame.symbol_info:
-        return None
-    function = frame.symbol_info.rsplit("!", 1)[1].split("+", 1)[0]
-    if not function.startswith(("Nt", "Zw")):
-        return None
-    return f"{frame.module.name.lower()}!{function}"
+def _stub_label(frame: Frame) -> str:
+    """``user32.dll!NtUserGetMessage`` when the stub is named, else ``user32.dll+0x1a2b``
+    (Windows 7's user32 does not export its win32k stubs)."""
+    assert frame.module is not None
+    name = frame.module.name.lower()
+    function = _function_of(frame)
+    if function:
+        return f"{name}!{function}"
+    return f"{name}+{frame.address - frame.module.base:#x}"
 
 
-def _bare(stub: str) -> str:
-    name = stub.rsplit("!", 1)[-1]
-    return "Nt" + name[2:] if name.startswith("Zw") else name
+def _function_of(frame: Frame) -> str | None:
+    if "!" not in frame.symbol_info:
+        return None
+    return frame.symbol_info.rsplit("!", 1)[1].split("+", 1)[0] or None
+
+
+def _stub_function(frame: Frame) -> str | None:
+    """The ``Nt*`` name the stub is exported as (``Zw*`` read as ``Nt*``), if it is."""
+    function = _function_of(frame)
+    if function is None or not function.startswith(("Nt", "Zw")):
+        return None
+    return "Nt" + function[2:]

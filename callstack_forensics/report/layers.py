@@ -29,6 +29,7 @@ from typing import Sequence
 
 from ..engine.stack import Frame
 from ..engine.summary import WINDOWS_API_MODULES
+from ..engine.system import system_module_name
 
 # The Native API: system-call stubs (ntdll, win32u) and the WOW64 layer that turns a 32-bit
 # call into a 64-bit one on its way to those stubs.
@@ -39,9 +40,6 @@ WIN32_API_MODULES = WINDOWS_API_MODULES - NATIVE_API_MODULES
 
 # Functions of the OS's thread start, and the module that must hold each.
 THREAD_START_FUNCTIONS = {"rtluserthreadstart": "ntdll.dll", "basethreadinitthunk": "kernel32.dll"}
-
-# Where Windows keeps its own modules (a device path such as \device\harddiskvolume3\windows\... too).
-SYSTEM_FOLDERS = ("\\windows\\system32\\", "\\windows\\syswow64\\", "\\windows\\sysnative\\", "\\windows\\winsxs\\")
 
 # x86 decorations: _stdcall@N, @fastcall@N (kernel32's @BaseThreadInitThunk@12), __cdecl.
 _DECORATION = re.compile(r"^[_@]+|@\d+$")
@@ -100,7 +98,7 @@ def is_writable_executable(protection: str) -> bool:
 
 
 def _api_layer(frame: Frame) -> Layer | None:
-    name = _system_module(frame)
+    name = system_module_name(frame)
     if name in NATIVE_API_MODULES:
         return Layer.NATIVE_API
     if name in WIN32_API_MODULES:
@@ -109,19 +107,9 @@ def _api_layer(frame: Frame) -> Layer | None:
 
 
 def _is_thread_start(frame: Frame) -> bool:
-    name = _system_module(frame)
+    name = system_module_name(frame)
     function = _function(frame.symbol_info)
     return name is not None and THREAD_START_FUNCTIONS.get(function) == name
-
-
-def _system_module(frame: Frame) -> str | None:
-    """The module's lower-case file name when it lies in a Windows system folder, else None."""
-    if frame.module is None or frame.unbacked:
-        return None
-    path = frame.module.path.replace("/", "\\").lower()
-    if not any(folder in path for folder in SYSTEM_FOLDERS):
-        return None
-    return frame.module.name.lower()
 
 
 def _function(symbol_info: str) -> str:
