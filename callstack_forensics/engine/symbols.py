@@ -73,7 +73,8 @@ def symbolize(
     if region is not None:
         if region.kind == RegionKind.PRIVATE or (region.kind == RegionKind.MAPPED and not region.path):
             return UNBACKED
-        if region.kind == RegionKind.MAPPED and region.path:
+        if region.kind in (RegionKind.MAPPED, RegionKind.IMAGE) and region.path:
+            # a file mapping, or an image no module list names: the region still says which file
             base = region.allocation_base if region.allocation_base is not None else region.start
             return f"{region.path.lower()}+{address - base:#x}"
     return UNKNOWN

@@ -263,12 +263,17 @@ class VolatilityProcess(ProcessMemory):
         return Region(start, end, protection, kind, path, start, private_exec)
 
     def _split_image(self, region: Region) -> list[Region]:
-        """An image VAD as its sections, each with the section's page protection."""
+        """An image VAD as its sections, each with the section's page protection. The VAD's own
+        protection (EXECUTE_WRITECOPY for every image) is the mapping's, not any page's: when
+        the headers that give the sections cannot be read (real images often lack the header
+        page), the pages' protection is unknown, never RWX."""
         if region.kind != RegionKind.IMAGE:
             return [region]
         try:
             size_of_headers, sections = self._headers.get(self._layer.read(region.start, 0x1000, pad=False))
-        except (*READ_ERRORS, ImageError):
+        except READ_ERRORS:
+            return [replace(region, protection=UNKNOWN_PROTECTION)]
+        except ImageError:
             return [region]
         parts = [replace(region, end=min(region.end, region.start + max(size_of_headers, 0x1000)), protection="R--")]
         for section in sorted(sections, key=lambda s: s.rva):
@@ -295,11 +300,32 @@ class VolatilityProcess(ProcessMemory):
                     break
         except READ_ERRORS as exc:
             self.notes.append(f"loader list unreadable ({exc})")
-        for region in self.regions():
-            if region.kind == RegionKind.IMAGE and region.start not in listed:
-                if self._has_mz(region.start):
-                    listed[region.start] = Module(region.start, region.end - region.start, region.path or "Unknown", linked=False)
+        for start, end, path in self._image_vads():
+            if start not in listed and self._is_image_at(start, path):
+                listed[start] = Module(start, end - start, path or "Unknown", linked=False)
         return sorted(listed.values(), key=lambda m: m.base)
+
+    def _image_vads(self) -> list[tuple[int, int, str | None]]:
+        """(start, end, file) of each image VAD, its split sections joined again."""
+        out: list[tuple[int, int, str | None]] = []
+        for region in self.regions():
+            if region.kind != RegionKind.IMAGE:
+                continue
+            if out and region.allocation_base == out[-1][0]:
+                out[-1] = (out[-1][0], region.end, out[-1][2])
+            else:
+                out.append((region.allocation_base if region.allocation_base is not None else region.start,
+                            region.end, region.path))
+        return out
+
+    def _is_image_at(self, base: int, path: str | None) -> bool:
+        """An image VAD no loader list names is a module when its header says MZ, or, when the
+        header page is not in the image, when the VAD names its file: the VAD says what is mapped
+        there even where the page is gone."""
+        try:
+            return self._layer.read(base, 2, pad=False) == b"MZ"
+        except READ_ERRORS:
+            return bool(path)
 
     def _loader_modules(self) -> Iterator[Module | None]:
         """The loader list's modules in load order (None for an entry that is no usable module)."""
@@ -364,12 +390,6 @@ class VolatilityProcess(ProcessMemory):
         load_time = self._member(lambda: filetime(int(entry.LoadTime.QuadPart))) if entry.has_member("LoadTime") else None
         signing = self._member(lambda: int(entry.SigningLevel)) if entry.has_member("SigningLevel") else None
         return Module(base, size, path or "Unknown", timestamp=timestamp, load_time=load_time, signing_level=signing)
-
-    def _has_mz(self, base: int) -> bool:
-        try:
-            return self._layer.read(base, 2, pad=False) == b"MZ"
-        except READ_ERRORS:
-            return False
 
     def modules(self) -> list[Module]:
         return self._modules
