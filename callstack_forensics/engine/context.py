@@ -13,6 +13,7 @@ from ..memory import Module, ProcessMemory, Region, RegionKind
 from .modules import ImageCache, ProcessModules
 from ..memory.pagecache import PageCache
 from .pe import PeImage
+from .stack import Trust
 
 
 @dataclass(slots=True)
@@ -122,3 +123,10 @@ class ReturnCheck:
     def proven(self) -> bool:
         """Code (or unknown memory) right after a call that the bytes show."""
         return self.code is not False and self.call.verified is True
+
+    @property
+    def located_trust(self) -> Trust:
+        """Trust in a value that unwind data, an epilog or a frame chain put in a return slot:
+        high when the bytes before it were there to check (whatever they showed), medium when
+        they are not in the source."""
+        return Trust.MEDIUM if self.call.verified is None else Trust.HIGH

@@ -282,8 +282,7 @@ def _accept_unwound(ctx: ProcessContext, new: Registers, rip: int) -> _Step:
     if check.code is False or (check.code is None and check.call.verified is False):
         return _Step(None, failure=f"unwind data at {rip:#x} gave a non-code return address {new.rip:#x}",
                      resume=new.rsp)
-    sure = check.code is True or check.call.verified is True
-    return _Step(new, trust=Trust.HIGH if sure else Trust.MEDIUM)
+    return _Step(new, trust=check.located_trust)
 
 
 def _epilog_at_rip(ctx: ProcessContext, cur: Registers, reader: StackReader) -> _Step | None:
@@ -295,9 +294,10 @@ def _epilog_at_rip(ctx: ProcessContext, cur: Registers, reader: StackReader) -> 
         new = leaf_epilog(code, cur, reader) if code else None
     except MemoryMissing:
         return None
-    if new is None or not new.rip or not ctx.return_check(new.rip).possible:
+    if new is None or not new.rip:
         return None
-    return _Step(new, trust=Trust.HIGH if ctx.return_check(new.rip).code is not None else Trust.MEDIUM)
+    check = ctx.return_check(new.rip)
+    return _Step(new, trust=check.located_trust) if check.possible else None
 
 
 def _accept_leaf(ctx: ProcessContext, new: Registers, rip: int) -> _Step:

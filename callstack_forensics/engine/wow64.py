@@ -125,7 +125,7 @@ def _caller_of_frame0(
             if value and value != chain_first:
                 check = ctx.return_check(value, 32)
                 if check.possible and (check.proven or _in_module(ctx, value)):
-                    return value, slot, Trust.HIGH if check.proven else Trust.MEDIUM
+                    return value, slot, check.located_trust
             return None
     first = ctx.cache.u32(esp)
     if first and first != chain_first and ctx.return_check(first, 32).proven:
@@ -157,10 +157,8 @@ def _chain_trust(ctx: ProcessContext, value: int) -> Trust | None:
     call: high. No bytes to verify it but inside a module (a normal dump holds no module
     pages): medium, as LLDB walks such chains too. Anything else: no."""
     check = ctx.return_check(value, 32)
-    if check.proven:
-        return Trust.HIGH
-    if check.possible and check.call.verified is None and _in_module(ctx, value):
-        return Trust.MEDIUM
+    if check.proven or (check.possible and check.call.verified is None and _in_module(ctx, value)):
+        return check.located_trust
     return None
 
 
