@@ -45,6 +45,7 @@ from .interface import (
     RegionKind,
     ThreadInfo,
 )
+from .wow64context import read_wow64_context
 
 SIGNATURE = 0x504D444D  # "MDMP"
 
@@ -641,6 +642,9 @@ class MinidumpMemory(ProcessMemory):
         starts_stream = streams.get(THREAD_INFO_LIST)
         starts = read_thread_start_addresses(blob, starts_stream) if starts_stream else {}
         self.exception = self._exception(blob, streams)
+        # a 64-bit dump of a 32-bit process (Task Manager writes these): its threads' 32-bit
+        # contexts are in their TEBs' WOW64 CPU areas
+        self.is_wow64 = self.architecture == ARCH_AMD64 and any(m.name.lower() == "wow64cpu.dll" for m in self._modules)
         self._threads = [self._thread(raw, starts.get(raw.tid)) for raw in raw_threads]
         # what is not held by a full dump is not mapped; a normal dump without a MemoryInfoList
         # knows nothing of the rest of the address space
@@ -703,6 +707,12 @@ class MinidumpMemory(ProcessMemory):
         run), so it serves as both start addresses."""
         registers, note = decode_context(self._blob, raw, self.architecture)
         base, limit, source = self._stack_bounds(raw)
+        wow64 = None
+        if self.is_wow64 and raw.teb:
+            try:
+                wow64 = read_wow64_context(self.memory.read, raw.teb)
+            except MemoryMissing:
+                note = "; ".join(filter(None, (note, "WOW64 CPU area not in the dump: 32-bit frames not walked")))
         return ThreadInfo(
             tid=raw.tid,
             registers=registers,
@@ -712,6 +722,7 @@ class MinidumpMemory(ProcessMemory):
             start_address=start_address,
             win32_start_address=start_address,
             note=note,
+            wow64=wow64,
             exception=self.exception[1] if self.exception and self.exception[0] == raw.tid else None,
             extra={
                 "suspend_count": raw.suspend_count,
@@ -743,12 +754,11 @@ class MinidumpMemory(ProcessMemory):
         misc = streams.get(MISC_INFO)
         pid = read_misc_info(blob, misc) if misc else None
         path = exe.path if exe else None
-        is_wow64 = self.architecture == ARCH_AMD64 and any(m.name.lower() == "wow64cpu.dll" for m in self._modules)
         return ProcessInfo(
             pid=pid or 0,
             name=name or (exe.name if exe else (Path(self.path).name if self.path else "minidump")),
             path=path,
-            is_wow64=is_wow64,
+            is_wow64=self.is_wow64,
             pointer_size=self.pointer_size,
         )
 
