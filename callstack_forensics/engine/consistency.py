@@ -20,6 +20,11 @@ from .stack import Frame
 from .symbols import export_for, root_function
 
 MAX_HOPS = 4  # thunks followed from a call's target
+# ntdll's entry points the kernel starts user-mode code at (a callback, an APC, an exception):
+# the frame below one of them was interrupted in a system call or a fault, it did not call it,
+# so no call leads to its function.
+KERNEL_ENTRY_POINTS = frozenset({"KiUserCallbackDispatcher", "KiUserApcDispatcher", "KiUserExceptionDispatcher",
+                                 "KiRaiseUserExceptionDispatcher", "KiUserInvertedFunctionTable"})
 MAX_THUNK_INSNS = 3  # instructions a stub may run before its jump
 
 
@@ -111,17 +116,20 @@ def function_start(ctx: ProcessContext, address: int, is_return: bool) -> int | 
     """Where the function at ``address`` begins (a return address is looked up one byte back,
     in its call): from ``.pdata`` (indirect and chained entries followed to the primary), or
     the export of a leaf stub no ``.pdata`` function covers; None when the module, its image
-    or its unwind data is not in the source."""
+    or its unwind data is not in the source, and for ntdll's kernel entry points (nothing calls
+    them: whatever lies below one was interrupted, in a system call or a fault)."""
     lookup = address - 1 if is_return else address
     module = ctx.module(lookup)
     image = ctx.image_of(module)
     if module is None or image is None or not image.has_unwind_data:
         return None
     rva = lookup - module.base
+    export = export_for(image, rva)
+    if export is not None and export.name in KERNEL_ENTRY_POINTS and module.name.lower() == "ntdll.dll":
+        return None
     entry = image.function_at(rva)
     if entry is not None:
         return module.base + root_function(image, entry).begin
-    export = export_for(image, rva)
     return module.base + export.rva if export is not None else None
 
 

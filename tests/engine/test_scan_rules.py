@@ -169,3 +169,51 @@ def test_a_return_slot_holding_no_code_makes_the_scan_resume_above_it():
     stack = walk(slots)
     assert [f.address for f in stack.frames] == [BASE + STUB + 0xA, RA_STUB, RA_NOUNWIND]
     assert stack.frames[2].stack_pointer == RSP0 + 0x40  # found in the slot above the bad one
+
+
+NTDLL = 0x7FFA10000000
+DISPATCHER = 0x1000
+NTDLL_PATH = "C:\\Windows\\System32\\ntdll.dll"
+
+
+def ntdll_bytes() -> bytes:
+    """An ntdll whose KiUserCallbackDispatcher calls a window procedure (at rax) the kernel set
+    up; its unwind data (ALLOC_SMALL 0x28) puts the return slot where Wine leaves 0xdeadbabe."""
+    code = bytearray(b"\xcc" * 0x100)
+    code[0:4] = b"\x48\x83\xec\x28"  # sub rsp, 0x28
+    code[4:6] = b"\xff\xd0"  # call rax
+    code[6:8] = b"\xeb\xfe"
+    funcs = [(DISPATCHER, DISPATCHER + 0x10, unwind_info([(4, UWOP_ALLOC_SMALL, 4)], prolog=4))]
+    return build_pe(bytes(code), funcs, [("KiUserCallbackDispatcher", DISPATCHER)], "ntdll.dll")
+
+
+def test_below_a_kernel_entry_point_the_interrupted_frame_is_taken_whatever_its_call_led_to():
+    # a thread inside a window procedure the kernel called back through KiUserCallbackDispatcher,
+    # while the thread was in a system call made from Worker (its return into Worker follows a
+    # call to the stub, not to the dispatcher); a stale value whose call target is unknown lies
+    # above it. The stub's call cannot lead to the dispatcher: nothing calls a kernel entry point.
+    ra_dispatcher = NTDLL + DISPATCHER + 6
+    rsp = RSP0
+    slots = {rsp: ra_dispatcher,  # frame 0: the window procedure (NtScanWait stands in for it)
+             rsp + 0x8 + 0x28: 0xDEADBABE,  # the dispatcher's return slot
+             rsp + 0x8 + 0x28 + 0x18: RA_STUB,  # Worker, which made the system call
+             rsp + 0x8 + 0x28 + 0x18 + 0x28: 0xB0B0,
+             rsp + 0x8 + 0x28 + 0x18 + 0x30: RA_WORKER,
+             rsp + 0x8 + 0x28 + 0x18 + 0x38 + 0x48: RA_NOUNWIND,
+             rsp + 0x8 + 0x28 + 0x18 + 0x38 + 0x48 + 0x30: 0}
+    proc = SynthProcess(pid=52, name="gui.exe")
+    image = bytearray(build_pe(code_bytes(), FUNCS, EXPORTS, "scanrules.dll"))
+    proc.map(BASE, bytes(image), "R-X", RegionKind.IMAGE, PATH)
+    proc.add_module(Module(BASE, 0x6000, PATH))
+    proc.map(NTDLL, ntdll_bytes(), "R-X", RegionKind.IMAGE, NTDLL_PATH)
+    proc.add_module(Module(NTDLL, 0x6000, NTDLL_PATH))
+    proc.map(STACK, bytes(0x3000), "RW-", RegionKind.PRIVATE)
+    for address, value in slots.items():
+        proc.write_u64(address, value)
+    thread = ThreadInfo(tid=53, registers={"rip": BASE + STUB + 0xA, "rsp": rsp, "rbx": 0},
+                        stack_base=rsp + 0x400, stack_limit=STACK)
+    stack = walk_thread(ProcessContext(proc, WalkOptions(), ImageCache()), thread)
+    addresses = [f.address for f in stack.frames]
+    assert addresses[:3] == [BASE + STUB + 0xA, ra_dispatcher, RA_STUB]
+    assert stack.frames[2].method is FoundBy.SCANNED and stack.frames[2].call_consistent is None
+    assert addresses[3:] == [RA_WORKER, RA_NOUNWIND]
