@@ -132,12 +132,34 @@ def test_missing_rule_table_and_keys(tmp_path):
     assert "'query'" in errors[1].message and errors[1].line == 1
 
 
-def test_duplicate_ids_are_reported(tmp_path):
+def test_a_rule_id_in_two_files_is_loaded_once_and_said(tmp_path):
+    """Elastic ships a rule once per OS folder under one id: never a refused file."""
     write(tmp_path, "a.toml", minimal("same"))
     write(tmp_path, "b.toml", minimal("same"))
     ruleset = load_rules(tmp_path)
-    assert len(ruleset.rules) == 1
-    assert "already used" in ruleset.errors[0].message
+    assert len(ruleset.rules) == 1 and ruleset.errors == []
+    [note] = ruleset.notes
+    assert "same" in note and "a.toml" in note and "b.toml" in note and "loaded once" in note
+
+
+def test_of_two_copies_the_windows_one_is_kept(tmp_path):
+    write(tmp_path, "linux/r.toml", minimal("dup", 'process where process.name == "linux"', 'os_list = ["linux"]\n'))
+    write(tmp_path, "windows/r.toml", minimal("dup", 'process where process.name == "win"', 'os_list = ["windows"]\n'))
+    write(tmp_path, "zmacos/r.toml", minimal("dup", 'process where process.name == "mac"', 'os_list = ["macos"]\n'))
+    ruleset = load_rules(tmp_path)
+    [rule] = ruleset.rules
+    assert rule.os_list == ["windows"] and "win" in rule.query
+    assert len(ruleset.notes) == 2 and all("windows" in note for note in ruleset.notes)
+
+
+def test_a_triple_quoted_string_may_end_in_quotes_of_its_own(tmp_path):
+    # Elasticsearch EQL, as TOML: up to two quotes right before the closing """ belong to the text
+    query = 'process where process.command_line : """C:\\x "quoted""""'
+    write(tmp_path, "q.toml", minimal("q", query))
+    ruleset = load_rules(tmp_path)
+    assert ruleset.errors == []
+    [rule] = ruleset.rules
+    assert rule.compiled.matches({"event": {"category": "process"}, "process": {"command_line": 'C:\\x "quoted"'}})
 
 
 def test_fixtures_and_yara_directories_are_skipped(tmp_path):
