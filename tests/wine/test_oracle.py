@@ -1,10 +1,13 @@
 """The engine against Wine's ground truth: every captured thread, frame by frame, by address.
 
 The reference is winedbg's backtrace, completed by the programs' own report
-where winedbg cannot unwind (tests/wine/truth.py). The RWX programs are also
-checked field by field: a direct system call from private RWX memory must show
-as an Unbacked RWX frame 0 ending in ``0f05``, and shellcode as an Unbacked
-frame exactly at its return site, followed by its image-backed caller.
+where winedbg cannot unwind (tests/wine/truth.py). A thread listed in
+tests/wine/known_defects.py must go wrong exactly where its entry says (and a
+fixed one fails until its entry is removed); every other thread must be exact.
+The RWX programs are also checked field by field: a direct system call from
+private RWX memory must show as an Unbacked RWX frame 0 ending in ``0f05``, and
+shellcode as an Unbacked frame exactly at its return site, followed by its
+image-backed caller.
 """
 
 from __future__ import annotations
@@ -12,20 +15,14 @@ from __future__ import annotations
 import pytest
 
 from .build import PROGRAMS
-from .oracle import ThreadComparison, compare_capture, load_walker
+from .known_defects import KNOWN_DEFECTS
+from .oracle import ThreadComparison, load_walker
 
 pytestmark = pytest.mark.wine
 
 WALK, WHY = load_walker()
 # Collected always; expected to fail only while the engine's walker cannot be imported.
 needs_walker = pytest.mark.xfail(WALK is None, reason="walker not yet landed", strict=False)
-
-
-@pytest.fixture(scope="module")
-def comparisons(captures) -> dict[str, list[ThreadComparison]]:
-    if WALK is None:
-        pytest.fail(WHY or "walker not importable")
-    return {name: compare_capture(capture, WALK) for name, capture in captures.items()}
 
 
 def _thread(comparisons, program: str, role: str) -> ThreadComparison:
@@ -41,9 +38,20 @@ def _self(captures, program: str, role: str) -> dict:
 def test_frames_equal_the_reference(comparisons, program):
     for cmp in comparisons[program]:
         assert not cmp.truth.conflicts, f"the reference itself is inconsistent: {cmp.truth.conflicts}"
+        where = f"{program} tid {cmp.truth.tid} ({cmp.truth.role})"
+        if cmp.defect is not None:
+            assert cmp.defect_change is None, f"{where}: known defect {cmp.defect.issue}: {cmp.defect_change}"
+            continue
         ours = [hex(f.address) for f in cmp.ours]
         reference = [hex(f.address) for f in cmp.truth.frames]
-        assert ours == reference, f"{program} tid {cmp.truth.tid} ({cmp.truth.role}); stop: {cmp.stop}, {cmp.note}"
+        assert ours == reference, f"{where}; stop: {cmp.stop}, {cmp.note}"
+
+
+@needs_walker
+def test_every_known_defect_names_a_captured_thread(comparisons):
+    roles = {(program, c.truth.role) for program, threads in comparisons.items() for c in threads}
+    for defect in KNOWN_DEFECTS:
+        assert (defect.program, defect.role) in roles, f"no captured thread for {defect}"
 
 
 @needs_walker
