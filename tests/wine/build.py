@@ -82,6 +82,7 @@ PROGRAMS = (
     Target("twodll", ("twodll.c",), links=("dll_a",)),
     Target("rwx_syscall", ("rwx_syscall.c", "rwx_helpers.S")),
     Target("shellcode", ("shellcode.c", "rwx_helpers.S")),
+    Target("callback", ("callback.c",)),
 )
 
 DUMPER = Target("dumper", ("dumper.c",), ("-O1",), libs=("-ldbghelp",))

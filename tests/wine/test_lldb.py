@@ -36,6 +36,15 @@ LLDB_EXCEPTIONS = {
     ("rwx_syscall", "rwx_syscall_4989ca"): (Kind.NO_UNWIND_DATA, 0, "frame 0 is the syscall stub in private memory"),
     ("shellcode", "shellcode_rwx"): (Kind.NO_UNWIND_DATA, 2, "frame 2 is the shellcode in private RWX memory"),
     ("shellcode", "shellcode_rx"): (Kind.NO_UNWIND_DATA, 2, "frame 2 is the shellcode in private R-X memory"),
+    ("callback", "wndproc_wait"): (
+        Kind.WINEDBG_STOPS, 8,
+        "KiUserCallbackDispatcher's return slot holds Wine's 0xdeadbabe; the outer frames come from the program",
+    ),
+    ("callback", "modal_dialog"): (
+        Kind.HOT_PATCH, 1,
+        "user32!GetMessageW+0x11 (hot-patched): LLDB starts the function at the DWARF start, 8 bytes in, and "
+        "misses `sub rsp,0x28` at prolog offset 0xc",
+    ),
 }
 
 

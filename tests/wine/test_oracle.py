@@ -7,7 +7,9 @@ fixed one fails until its entry is removed); every other thread must be exact.
 The RWX programs are also checked field by field: a direct system call from
 private RWX memory must show as an Unbacked RWX frame 0 ending in ``0f05``, and
 shellcode as an Unbacked frame exactly at its return site, followed by its
-image-backed caller.
+image-backed caller. The states the newer programs park threads in are checked
+to be real (the reference holds the dispatcher, the callback, the modal loop),
+so that no program is quietly reduced to a plain wait.
 """
 
 from __future__ import annotations
@@ -99,3 +101,26 @@ def test_every_thread_ends_at_the_start_of_the_stack(comparisons):
         for cmp in threads:
             assert cmp.stop == "end of stack", f"{program} tid {cmp.truth.tid}: {cmp.stop} {cmp.note}"
             assert cmp.note is None, f"{program} tid {cmp.truth.tid}: {cmp.note}"
+
+
+# Names the reference must hold for each state, in order, from winedbg's part of it (frames the
+# programs report themselves are labelled by kind): the program really reached the state, e.g.
+# the dispatcher and the callback are on the stack.
+STATES = {
+    ("callback", "wndproc_wait"): ["WaitForSingleObject", "wait_proc", "call_window_proc",
+                                   "KiUserCallbackDispatcher"],
+    ("callback", "modal_dialog"): ["GetMessageW", "DIALOG_DoDialogBox", "DialogBoxIndirectParamA", "modal_proc",
+                                   "call_window_proc", "KiUserCallbackDispatcher"],
+    ("callback", "send_wndproc"): ["SendMessageA", "sender_main"],
+}
+
+
+@needs_walker
+@pytest.mark.parametrize("program,role", sorted(STATES))
+def test_the_state_is_real(comparisons, program, role):
+    labels = " / ".join(f.label for f in _thread(comparisons, program, role).truth.frames)
+    position = 0
+    for name in STATES[program, role]:
+        found = labels.find(name, position)
+        assert found >= 0, f"{program}/{role}: {name} not in the reference after position {position}: {labels}"
+        position = found + len(name)
