@@ -83,6 +83,7 @@ PROGRAMS = (
     Target("rwx_syscall", ("rwx_syscall.c", "rwx_helpers.S")),
     Target("shellcode", ("shellcode.c", "rwx_helpers.S")),
     Target("callback", ("callback.c",)),
+    Target("msgloop", ("msgloop.c",)),
 )
 
 DUMPER = Target("dumper", ("dumper.c",), ("-O1",), libs=("-ldbghelp",))

@@ -45,6 +45,8 @@ LLDB_EXCEPTIONS = {
         "user32!GetMessageW+0x11 (hot-patched): LLDB starts the function at the DWARF start, 8 bytes in, and "
         "misses `sub rsp,0x28` at prolog offset 0xc",
     ),
+    ("msgloop", "messagebox"): (Kind.HOT_PATCH, 1, "user32!GetMessageW+0x11, as above"),
+    ("msgloop", "dialogbox"): (Kind.HOT_PATCH, 1, "user32!GetMessageW+0x11, as above"),
 }
 
 

@@ -112,6 +112,10 @@ STATES = {
     ("callback", "modal_dialog"): ["GetMessageW", "DIALOG_DoDialogBox", "DialogBoxIndirectParamA", "modal_proc",
                                    "call_window_proc", "KiUserCallbackDispatcher"],
     ("callback", "send_wndproc"): ["SendMessageA", "sender_main"],
+    ("msgloop", "getmessage"): ["GetMessageA", "getmessage_main"],
+    ("msgloop", "messagebox"): ["GetMessageW", "DIALOG_DoDialogBox", "MessageBoxA", "messagebox_main"],
+    ("msgloop", "dialogbox"): ["GetMessageW", "DIALOG_DoDialogBox", "DialogBoxIndirectParamA", "dialogbox_main"],
+    ("msgloop", "msgwait"): ["in win32u", "msgwait_main"],  # user32's MsgWaitForMultipleObjectsEx tail-calls
 }
 
 
