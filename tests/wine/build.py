@@ -84,6 +84,7 @@ PROGRAMS = (
     Target("shellcode", ("shellcode.c", "rwx_helpers.S")),
     Target("callback", ("callback.c",)),
     Target("msgloop", ("msgloop.c",)),
+    Target("alertable", ("alertable.c",)),
 )
 
 DUMPER = Target("dumper", ("dumper.c",), ("-O1",), libs=("-ldbghelp",))

@@ -47,6 +47,11 @@ LLDB_EXCEPTIONS = {
     ),
     ("msgloop", "messagebox"): (Kind.HOT_PATCH, 1, "user32!GetMessageW+0x11, as above"),
     ("msgloop", "dialogbox"): (Kind.HOT_PATCH, 1, "user32!GetMessageW+0x11, as above"),
+    ("alertable", "apc_running"): (
+        Kind.MISALIGNED_CFA, 6,
+        "KiUserApcDispatcher's caller is the interrupted SleepEx syscall (RSP = 8 mod 16): its CFA is right but "
+        "misaligned",
+    ),
 }
 
 

@@ -116,6 +116,10 @@ STATES = {
     ("msgloop", "messagebox"): ["GetMessageW", "DIALOG_DoDialogBox", "MessageBoxA", "messagebox_main"],
     ("msgloop", "dialogbox"): ["GetMessageW", "DIALOG_DoDialogBox", "DialogBoxIndirectParamA", "dialogbox_main"],
     ("msgloop", "msgwait"): ["in win32u", "msgwait_main"],  # user32's MsgWaitForMultipleObjectsEx tail-calls
+    ("alertable", "sleepex_alertable"): ["SleepEx", "sleep_alertable"],
+    ("alertable", "wfso_ex_alertable"): ["WaitForSingleObjectEx", "wfso_ex_main"],
+    ("alertable", "wfmo_ex_alertable"): ["WaitForMultipleObjectsEx", "wfmo_ex_main"],
+    ("alertable", "apc_running"): ["blocking_apc", "call_user_apc", "dispatch_apc", "outer"],
 }
 
 
