@@ -85,6 +85,7 @@ PROGRAMS = (
     Target("callback", ("callback.c",)),
     Target("msgloop", ("msgloop.c",)),
     Target("alertable", ("alertable.c",)),
+    Target("threadpool", ("threadpool.c",)),
 )
 
 DUMPER = Target("dumper", ("dumper.c",), ("-O1",), libs=("-ldbghelp",))

@@ -120,6 +120,13 @@ STATES = {
     ("alertable", "wfso_ex_alertable"): ["WaitForSingleObjectEx", "wfso_ex_main"],
     ("alertable", "wfmo_ex_alertable"): ["WaitForMultipleObjectsEx", "wfmo_ex_main"],
     ("alertable", "apc_running"): ["blocking_apc", "call_user_apc", "dispatch_apc", "outer"],
+    ("threadpool", "tp_work"): ["park", "work_cb", "tp_object_execute", "threadpool_worker_proc"],
+    ("threadpool", "tp_simple"): ["park", "simple_cb", "tp_object_execute", "threadpool_worker_proc"],
+    ("threadpool", "tp_timer"): ["park", "timer_cb", "tp_object_execute", "threadpool_worker_proc"],
+    ("threadpool", "tp_wait"): ["park", "wait_cb", "tp_object_execute", "threadpool_worker_proc"],
+    ("threadpool", "queue_work_item"): ["park", "work_item_cb", "process_rtl_work_item", "threadpool_worker_proc"],
+    ("threadpool", "timer_queue"): ["park", "timer_queue_cb", "timer_callback_wrapper", "threadpool_worker_proc"],
+    ("threadpool", "idle_worker"): ["RtlSleepConditionVariableCS", "threadpool_worker_proc"],
 }
 
 
