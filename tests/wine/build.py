@@ -86,6 +86,7 @@ PROGRAMS = (
     Target("msgloop", ("msgloop.c",)),
     Target("alertable", ("alertable.c",)),
     Target("threadpool", ("threadpool.c",)),
+    Target("recursion", ("recursion.c",)),
 )
 
 DUMPER = Target("dumper", ("dumper.c",), ("-O1",), libs=("-ldbghelp",))

@@ -139,3 +139,13 @@ def test_the_state_is_real(comparisons, program, role):
         found = labels.find(name, position)
         assert found >= 0, f"{program}/{role}: {name} not in the reference after position {position}: {labels}"
         position = found + len(name)
+
+
+@needs_walker
+@pytest.mark.parametrize("role,functions,levels", [("self_recursion", ("recurse+",), 101),
+                                                   ("mutual_recursion", ("ping+", "pong+"), 81)])
+def test_recursion_keeps_every_level(comparisons, role, functions, levels):
+    """Every level is a frame of the reference, even where one return address repeats (truth.py's folding)."""
+    cmp = _thread(comparisons, "recursion", role)
+    recursive = [f for f in cmp.truth.frames if f.label.startswith(functions)]
+    assert len(recursive) == levels, f"{role}: {len(recursive)} recursive frames in the reference"
