@@ -87,6 +87,7 @@ PROGRAMS = (
     Target("alertable", ("alertable.c",)),
     Target("threadpool", ("threadpool.c",)),
     Target("recursion", ("recursion.c",)),
+    Target("exceptions", ("exceptions.c", "exceptions.S")),
 )
 
 DUMPER = Target("dumper", ("dumper.c",), ("-O1",), libs=("-ldbghelp",))

@@ -127,6 +127,13 @@ STATES = {
     ("threadpool", "queue_work_item"): ["park", "work_item_cb", "process_rtl_work_item", "threadpool_worker_proc"],
     ("threadpool", "timer_queue"): ["park", "timer_queue_cb", "timer_callback_wrapper", "threadpool_worker_proc"],
     ("threadpool", "idle_worker"): ["RtlSleepConditionVariableCS", "threadpool_worker_proc"],
+    ("exceptions", "veh_access_violation"): ["park", "vectored_handler", "call_vectored_handlers",
+                                             "dispatch_exception", "write_null", "captured"],
+    ("exceptions", "veh_raise"): ["park", "vectored_handler", "call_vectored_handlers", "RaiseException",
+                                  "raise_exception", "captured"],
+    ("exceptions", "seh_handler"): ["park", "seh_blocking_handler", "RaiseException", "captured"],
+    ("exceptions", "unhandled_filter"): ["park", "top_level_filter", "UnhandledExceptionFilter", "RaiseException",
+                                         "raise_exception", "captured"],
 }
 
 
@@ -149,3 +156,11 @@ def test_recursion_keeps_every_level(comparisons, role, functions, levels):
     cmp = _thread(comparisons, "recursion", role)
     recursive = [f for f in cmp.truth.frames if f.label.startswith(functions)]
     assert len(recursive) == levels, f"{role}: {len(recursive)} recursive frames in the reference"
+
+
+@needs_walker
+def test_frame_after_the_exception_dispatcher_is_the_faulting_instruction(comparisons, captures):
+    info = _self(captures, "exceptions", "veh_access_violation")
+    cmp = _thread(comparisons, "exceptions", "veh_access_violation")
+    index = next(i for i, f in enumerate(cmp.ours) if "KiUserExceptionDispatcher" in f.symbol_info)
+    assert cmp.ours[index + 1].address == int(info["fault_rip"], 16)
