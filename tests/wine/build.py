@@ -82,6 +82,12 @@ PROGRAMS = (
     Target("twodll", ("twodll.c",), links=("dll_a",)),
     Target("rwx_syscall", ("rwx_syscall.c", "rwx_helpers.S")),
     Target("shellcode", ("shellcode.c", "rwx_helpers.S")),
+    Target("callback", ("callback.c",)),
+    Target("msgloop", ("msgloop.c",)),
+    Target("alertable", ("alertable.c",)),
+    Target("threadpool", ("threadpool.c",)),
+    Target("recursion", ("recursion.c",)),
+    Target("exceptions", ("exceptions.c", "exceptions.S")),
 )
 
 DUMPER = Target("dumper", ("dumper.c",), ("-O1",), libs=("-ldbghelp",))

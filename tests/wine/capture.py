@@ -18,9 +18,10 @@ Outputs per program, in tests/wine/build/captures/<program>/:
   winedbg.log     the raw winedbg transcript, for debugging
   capture.json    the cache key, the break-in thread, timings
 
-Captures are cached: one is redone only when the program, the dumper or this
-file changes (or with force=True). Every step has a timeout, no process is
-left behind, and a failure names the program and the step.
+Captures are cached: one is redone only when the program, the dumper, this
+file or the prefix's set-up (wineprefix.py) changes (or with force=True).
+Every step has a timeout, no process is left behind, and a failure names the
+program and the step.
 
 Run ``python -m tests.wine.capture [--force] [program ...]``.
 """
@@ -40,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from . import build
+from . import build, wineprefix
 from .wineprefix import (
     CAPTURES,
     PREFIX,
@@ -300,7 +301,8 @@ def capture_program(target: build.Target, dumper: Path, env: dict[str, str], key
 
 def _capture_key(target: build.Target, wine: str) -> str:
     digest = hashlib.sha256(wine.encode())
-    for path in (target.output, build.DUMPER.output, Path(__file__).resolve()):
+    own_code = (Path(__file__).resolve(), Path(wineprefix.__file__).resolve())
+    for path in (target.output, build.DUMPER.output, *own_code):
         digest.update(path.read_bytes())
     for dep in target.links:
         digest.update(build.ALL_TARGETS[dep].output.read_bytes())

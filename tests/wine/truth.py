@@ -6,9 +6,11 @@ Two decisions live here, both about what winedbg prints:
   its own at the same address as the function it was inlined into (e.g.
   ``__wine_pop_frame`` then ``RtlUserThreadStart+0x88``, both at one return
   address). An unwinder sees one physical frame there, so consecutive frames
-  with the same address collapse into one. (A recursive function returning to
-  the same call site twice in a row would collapse too; no test program does
-  that.)
+  with the same address and *different* function names collapse into one.
+  The same address under the same name is recursion (``recurse+0x1a`` a
+  hundred times: one physical frame per level), and frames without a name
+  never fold (inline frames come from debug information, which names them).
+  LLDB, which says which frames are inlined, checks this independently.
 * **Where winedbg stops.** winedbg cannot unwind out of code that has no
   unwind data and moved RSP (the shellcode), nor out of a stub in private
   memory (the direct-syscall threads): there its backtrace simply ends. The
@@ -57,11 +59,27 @@ class ThreadTruth:
     confirmed: int = 0  # program-reported addresses that winedbg also shows
 
 
+def function_name(text: str) -> str | None:
+    """The function winedbg names in a frame's text (``Sleep+0x24(timeout=...) ...`` -> ``Sleep``), or None."""
+    if text.startswith("in "):
+        return None
+    return text.split("(", 1)[0].split("+0x", 1)[0].strip() or None
+
+
+def _inlined_into(previous: dict, frame: dict) -> bool:
+    """``frame`` is the function ``previous`` (one of its inline frames) was inlined into."""
+    if previous["address"] != frame["address"]:
+        return False
+    inner = function_name(previous["text"].rsplit(" | ", 1)[-1])
+    outer = function_name(frame["text"])
+    return inner is not None and outer is not None and inner != outer
+
+
 def physical_frames(frames: list[dict]) -> list[dict]:
     """winedbg's frames with inline frames folded into the physical frame that holds them."""
     out: list[dict] = []
     for frame in frames:
-        if out and out[-1]["address"] == frame["address"]:
+        if out and _inlined_into(out[-1], frame):
             out[-1] = {**out[-1], "text": out[-1]["text"] + " | " + frame["text"]}
             continue
         out.append(frame)

@@ -15,6 +15,12 @@ point at what the programs need, both outside the prefix so nothing loops:
 
 A program started from build/bin therefore runs as ``X:\\fp_chain.exe``, and
 the dumps name it so.
+
+**Why the null display driver.** The tests run headless (no ``DISPLAY``), and
+without a display driver Wine creates no window at all; the programs that park
+threads in window procedures and modal dialogs need windows. Wine's explorer
+loads the driver named in ``HKCU\\Software\\Wine\\Drivers\\Graphics``, and
+``null`` is Wine's own driver that keeps windows in the window manager only.
 """
 
 from __future__ import annotations
@@ -79,7 +85,21 @@ def ensure_prefix(env: dict[str, str]) -> float:
         run(["wineboot", "-i"], env, 300.0, "creating the Wine prefix (wineboot -i)")
         run(["wineserver", "-w"], env, 120.0, "waiting for wineboot to settle (wineserver -w)")
     tame_prefix()
+    _use_null_display(env)
     return time.monotonic() - started if created else 0.0
+
+
+def _use_null_display(env: dict[str, str]) -> None:
+    """Name the null display driver in the prefix once (see the module docstring).
+
+    The wineserver is stopped afterwards: explorer reads the setting when it
+    starts, and one started before it was written would keep running without it.
+    """
+    if '"Graphics"="null"' in (PREFIX / "user.reg").read_text(errors="replace"):
+        return
+    run(["wine", "reg", "add", "HKCU\\Software\\Wine\\Drivers", "/v", "Graphics", "/d", "null", "/f"],
+        env, 120.0, "choosing the null display driver (wine reg add)")
+    stop_wineserver(env)
 
 
 def tame_prefix() -> None:

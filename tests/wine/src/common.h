@@ -33,6 +33,7 @@ typedef struct {
     volatile LONG started;    /* set by the thread itself, first thing */
     DWORD64 rip_lo, rip_hi;   /* the thread is in place when lo <= RIP < hi ... */
     int after_syscall;        /* ... and, if set, the two bytes before RIP are `0f 05` */
+    volatile LONG *state;     /* ... and, if set, *state is non-zero (the thread reached its state) */
     const char *note;
     cf_expect expect[CF_MAX_EXPECT];
     int n_expect;
@@ -90,19 +91,54 @@ static cf_thread *cf_add_thread(cf_program *prog, const char *role, LPTHREAD_STA
 }
 
 /*
- * A thread blocked in a system call through ntdll sits, under Wine as on
- * Windows, right after a `syscall` instruction in ntdll's stub. Requiring the
- * `0f 05` keeps a thread still starting up (also in ntdll) from counting.
+ * A thread the program did not create (a thread-pool worker, found by the
+ * callback it runs): opened by its id so that its RIP can be checked like any
+ * other. `started` is set at once: the thread already runs.
  */
+static cf_thread *cf_adopt_thread(cf_program *prog, const char *role, DWORD tid)
+{
+    cf_thread *t = &prog->threads[prog->n_threads++];
+    memset(t, 0, sizeof(*t));
+    t->role = role;
+    t->tid = tid;
+    t->expect_first_index = -1;
+    t->started = 1;
+    t->handle = OpenThread(THREAD_SUSPEND_RESUME | THREAD_GET_CONTEXT | THREAD_QUERY_INFORMATION, FALSE, tid);
+    if (!t->handle) {
+        fprintf(stderr, "OpenThread(%s, %lu) failed: %lu\n", role, tid, GetLastError());
+        ExitProcess(3);
+    }
+    return t;
+}
+
+/*
+ * A thread blocked in a system call sits, under Wine as on Windows, right
+ * after a `syscall` instruction in the stub of the module that made it (ntdll,
+ * or win32u for the window manager's calls). Requiring the `0f 05` keeps a
+ * thread still starting up (also in ntdll) from counting.
+ */
+static void cf_after_syscall_in(cf_thread *t, const char *module)
+{
+    cf_module_range(module, &t->rip_lo, &t->rip_hi);
+    t->after_syscall = 1;
+}
+
 static void cf_in_ntdll(cf_thread *t)
 {
-    cf_module_range("ntdll.dll", &t->rip_lo, &t->rip_hi);
-    t->after_syscall = 1;
+    cf_after_syscall_in(t, "ntdll.dll");
+}
+
+/* Blocks the calling thread forever: the end of every test thread's own code. */
+static void cf_block_forever(void)
+{
+    HANDLE never = CreateEventA(NULL, TRUE, FALSE, NULL);
+    for (;;) WaitForSingleObject(never, INFINITE);
 }
 
 static int cf_rip_in_place(const cf_thread *t, DWORD64 rip)
 {
     const unsigned char *p = (const unsigned char *)(ULONG_PTR)rip;
+    if (t->state && !*t->state) return 0;
     if (rip < t->rip_lo || rip >= t->rip_hi) return 0;
     return !t->after_syscall || (rip >= t->rip_lo + 2 && p[-2] == 0x0f && p[-1] == 0x05);
 }
@@ -149,6 +185,51 @@ static void cf_expect_callers(cf_thread *t, const cf_callers *c)
     t->expect_is_tail = 1;
 }
 
+/*
+ * The stack of another thread of this process, suspended, as Wine's own
+ * RtlVirtualUnwind walks it from its context: frames[0] is its RIP, then each
+ * return address (a function without unwind data is taken as a leaf). The
+ * ground truth for the outer part of a thread that a user-mode callback will
+ * later enter: the callback runs below this part, which does not change.
+ */
+static int cf_unwind_thread(HANDLE thread, cf_callers *c)
+{
+    CONTEXT ctx;
+    BOOL ok;
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.ContextFlags = CONTEXT_FULL;
+    c->n = 0;
+    if (SuspendThread(thread) == (DWORD)-1) return 0;
+    ok = GetThreadContext(thread, &ctx);
+    while (ok && ctx.Rip && c->n < 24) {
+        DWORD64 base, establisher;
+        void *handler_data;
+        RUNTIME_FUNCTION *fn = RtlLookupFunctionEntry(ctx.Rip, &base, NULL);
+        c->frames[c->n++] = (void *)(ULONG_PTR)ctx.Rip;
+        if (fn) {
+            RtlVirtualUnwind(UNW_FLAG_NHANDLER, base, ctx.Rip, fn, &ctx, &handler_data, &establisher, NULL);
+        } else {
+            ctx.Rip = *(DWORD64 *)(ULONG_PTR)ctx.Rsp;
+            ctx.Rsp += 8;
+        }
+    }
+    ResumeThread(thread);
+    return ok && c->n > 1;
+}
+
+/*
+ * The outer part of a stack (cf_unwind_thread) as the tail of the reference,
+ * without frames[0]: the RIP of a thread blocked in a system call is not on its
+ * user stack (Wine keeps it in its own syscall frame), so no stack walker can
+ * show it once a callback runs below; the return addresses above it are.
+ */
+static void cf_expect_outer(cf_thread *t, const cf_callers *outer)
+{
+    int i;
+    for (i = 1; i < outer->n; i++) cf_expect_add(t, (DWORD64)(ULONG_PTR)outer->frames[i], "outer");
+    t->expect_is_tail = 1;
+}
+
 /* Waits until RIP of the thread lies in [rip_lo, rip_hi); returns the RIP or 0 on timeout. */
 static DWORD64 cf_wait_in_place(cf_thread *t, DWORD timeout_ms)
 {
@@ -185,14 +266,12 @@ static void cf_json_thread(const cf_thread *t)
 }
 
 /*
- * Waits for every thread to be in place, prints the ready line and blocks the
- * main thread forever (in WaitForSingleObject on an event nobody sets: one
- * more wait through kernel32 and kernelbase for the tests).
+ * Waits for every thread to be in place and prints the ready line; 0 when it
+ * did, 4 (after a `"ready": false` line naming the thread) when not.
  */
-static int cf_ready_and_wait(cf_program *prog)
+static int cf_ready(cf_program *prog)
 {
     int i;
-    HANDLE never;
     for (i = 0; i < prog->n_threads; i++) {
         if (!cf_wait_in_place(&prog->threads[i], 10000)) {
             printf("{\"ready\": false, \"program\": \"%s\", \"error\": \"thread %s never got in place\"}\n",
@@ -219,6 +298,18 @@ static int cf_ready_and_wait(cf_program *prog)
     }
     printf("]}\n");
     fflush(stdout);
+    return 0;
+}
+
+/*
+ * cf_ready, then blocks the main thread forever (in WaitForSingleObject on an
+ * event nobody sets: one more wait through kernel32 and kernelbase for the tests).
+ */
+static int cf_ready_and_wait(cf_program *prog)
+{
+    HANDLE never;
+    int rc = cf_ready(prog);
+    if (rc) return rc;
     never = CreateEventA(NULL, TRUE, FALSE, NULL);
     WaitForSingleObject(never, INFINITE);
     return 0;
