@@ -27,28 +27,10 @@ class KnownDefect:
     description: str
 
 
-_CALLBACK_SCAN = (
-    "The thread is inside its {what}, entered through ntdll!KiUserCallbackDispatcher from its outer GetMessage. "
-    "Frames 0-8 agree (the callback, then KiUserCallbackDispatcher+0xc3, unwound from .pdata). The dispatcher's "
-    ".pdata puts its return slot at CFA-8, and Wine leaves 0xdeadbabe there: no code. We then scan from the "
-    "dispatcher's own RSP and take a saved RIP *inside* the dispatcher's frame, below the 0xdeadbabe slot (its "
-    "setjmp buffer): our frame 9 is ntdll!KiUserCallbackDispatcher+0x3a (scanned), no frame at all. The "
-    "reference's frame 9 is user32!GetMessageA+0x88, the outer GetMessage's return address: the first return "
-    "address *above* the 0xdeadbabe slot (Wine keeps the outer RIP, win32u!NtUserGetMessage+0x14, in its syscall "
-    "frame, off the user stack). Our frames 10-14 are the reference's 9-13, one index late. Fix: resume the scan "
-    "above the slot whose value is not code."
-)
-
-KNOWN_DEFECTS: tuple[KnownDefect, ...] = (
-    KnownDefect(
-        "callback", "wndproc_wait", 9, "issue 11 item 7",
-        _CALLBACK_SCAN.format(what="window procedure (waiting in WaitForSingleObject)"),
-    ),
-    KnownDefect(
-        "callback", "modal_dialog", 9, "issue 11 item 7",
-        _CALLBACK_SCAN.format(what="window procedure, in a modal dialog's GetMessage loop"),
-    ),
-)
+# None left: the callback threads (the scan took a saved RIP inside KiUserCallbackDispatcher's own
+# frame, below the slot holding Wine's 0xdeadbabe) were fixed by resuming the scan above that slot
+# and by not requiring a call to lead to a kernel entry point (issue 11 item 7).
+KNOWN_DEFECTS: tuple[KnownDefect, ...] = ()
 
 
 def known_defect(program: str, role: str) -> KnownDefect | None:
