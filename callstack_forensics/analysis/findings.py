@@ -12,12 +12,12 @@ from typing import Any
 from ..eql.fields import lookup
 from ..events.detections import detection_row
 from ..rules import Match
-from .model import Analysis, Finding, MatchedFrame
+from .model import Finding, MatchedFrame
 
 CALL_STACK_SUFFIX = ".thread.Ext.call_stack"
 
 
-def finding_from_match(match: Match, analysis: Analysis) -> Finding:
+def finding_from_match(match: Match) -> Finding:
     row = detection_row(match)
     rule = match.rule
     finding = Finding(rule.id, rule.name, rule.severity, rule.description, rule.query, row.pid, row.process,

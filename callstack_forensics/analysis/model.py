@@ -104,6 +104,15 @@ class MatchedFrame:
     tid: int | None
     symbol_info: str
 
+    @property
+    def owner(self) -> str:
+        """Whose stack the frame is in, as the tables say it: "parent " for the creating thread's."""
+        return "parent " if self.field.startswith("process.parent.") else ""
+
+    def label(self) -> str:
+        """The frame as every table prints it: ``#3 Unbacked``, ``parent #5 ntdll.dll!...``."""
+        return f"{self.owner}#{self.index} {self.symbol_info}"
+
     def to_json(self) -> dict[str, Any]:
         return {"field": self.field, "index": self.index, "pid": self.pid, "tid": self.tid,
                 "symbol_info": self.symbol_info}

@@ -97,13 +97,21 @@ def escape(text: str) -> str:
     return escape(text)
 
 
+def quiet_volatility_warnings() -> None:
+    """Volatility logs its automagic's dead ends (an offline symbol download...) as warnings; the
+    CLI turns a failed setup into one actionable error, so only Volatility's errors are shown."""
+    import logging
+
+    logging.getLogger("volatility3").setLevel(logging.ERROR)
+
+
 def open_with_progress(path: Path, opts: RunOptions, stages: RichStages) -> Source:
     """The source (minidump or image), with Volatility's own setup shown as the ``image`` stage."""
 
     def open_image(image: Path) -> Source:
-        from .volatility_bridge import session_module
+        from ..volatility import session  # only for images: a minidump run never imports Volatility
 
-        session = session_module()
+        quiet_volatility_warnings()
         settings = session.VolatilitySettings(list(opts.symbols), opts.cache_dir, opts.download_symbols)
         callback = stages.volatility_callback("image")
         try:

@@ -109,7 +109,7 @@ def test_stacks_on_an_image_match_the_vol_plugin(fork_image, tmp_path):
     ours = [json.loads(line) for line in run.stdout.splitlines()]
     rows = vol_json(fork_image, "callstacks.stacks", "--pid", "6092")
     for stack in ours:
-        theirs = [r["symbol_info"] for r in rows if r["TID"] == stack["tid"] and r["symbol_info"]]
+        theirs = [r["Symbol"] for r in rows if r["TID"] == stack["tid"] and r["Symbol"]]
         assert [f["symbol_info"] for f in stack["frames"]] == theirs
     assert any("Unbacked" in f["symbol_info"] for s in ours for f in s["frames"])
 
