@@ -134,6 +134,7 @@ class Finding:
     frames: list[MatchedFrame] = field(default_factory=list)
     evidence: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
+    techniques: list[str] = field(default_factory=list)  # MITRE ATT&CK, from the rule's [[threat]]
 
     @property
     def severity_rank(self) -> int:
@@ -142,7 +143,7 @@ class Finding:
     def to_json(self) -> dict[str, Any]:
         return {
             "rule": {"id": self.rule_id, "name": self.rule_name, "severity": self.severity,
-                     "description": self.description, "query": self.query},
+                     "description": self.description, "query": self.query, "techniques": self.techniques},
             "pid": self.pid, "process": self.process, "tid": self.tid, "events": self.event_actions,
             "frames": [f.to_json() for f in self.frames], "evidence": self.evidence,
         }
