@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any, Iterator
 
-from volatility3.framework import constants, exceptions, interfaces, renderers
+from volatility3.framework import constants, exceptions, interfaces
 from volatility3.framework.objects import utility
 from volatility3.framework.symbols.windows import extensions
 from volatility3.plugins.windows import handles, info, pslist, threads, vadinfo
