@@ -18,7 +18,10 @@ $(PY):
 install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml | $(PY)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	@# The mapped rules/ and plugins/ folders (pyproject.toml) make setuptools install the checkout
+	@# through an import finder and print an advisory box about it; that one notice is silenced,
+	@# every other warning (deprecations included) still shows.
+	PYTHONWARNINGS='ignore:Editable installation' $(PY) -m pip install -q -e '.[test]'
 	touch $@
 
 # Installs the Debian packages when run as root on Debian; elsewhere says what is missing.

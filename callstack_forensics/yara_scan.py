@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+from .resources import shipped_yara_dir
 from .memory import PAGE_SIZE, MemoryMissing, ProcessMemory, Region, RegionKind
 
 MAX_REGION_BYTES = 16 << 20
@@ -22,8 +23,8 @@ MAX_OFFSETS = 8
 
 
 def default_yara_dir() -> Path:
-    """The repository's ``rules/yara`` directory (next to the package in a source checkout)."""
-    return Path(__file__).resolve().parents[1] / "rules" / "yara"
+    """The shipped YARA rules: ``rules/yara`` in a checkout, package data when installed."""
+    return shipped_yara_dir()
 
 
 def is_unbacked_executable(region: Region) -> bool:

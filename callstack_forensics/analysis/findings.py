@@ -12,19 +12,36 @@ from typing import Any
 from ..eql.fields import lookup
 from ..events.detections import detection_row
 from ..rules import Match
-from .model import Analysis, Finding, MatchedFrame
+from .model import Finding, MatchedFrame
 
 CALL_STACK_SUFFIX = ".thread.Ext.call_stack"
 
 
-def finding_from_match(match: Match, analysis: Analysis) -> Finding:
+def finding_from_match(match: Match) -> Finding:
     row = detection_row(match)
     rule = match.rule
     finding = Finding(rule.id, rule.name, rule.severity, rule.description, rule.query, row.pid, row.process,
-                      row.tid, event_actions=row.event_actions, evidence=row.evidence, events=match.events)
+                      row.tid, event_actions=row.event_actions, evidence=row.evidence, events=match.events,
+                      techniques=techniques(rule.threat))
     finding.frames = [f for f in (_matched_frame(match.events, path, index) for path, index in match.matched_frames)
                       if f is not None]
     return finding
+
+
+def techniques(threat: list[dict[str, Any]]) -> list[str]:
+    """``T1055.012 Process Hollowing`` for each MITRE ATT&CK technique (and sub-technique) of a
+    rule's ``[[threat]]`` tables, as Elastic's rules name them."""
+    out: list[str] = []
+    for entry in threat if isinstance(threat, list) else []:
+        for technique in entry.get("technique") or [] if isinstance(entry, dict) else []:
+            if not isinstance(technique, dict):
+                continue
+            subs = [s for s in technique.get("subtechnique") or [] if isinstance(s, dict)]
+            for item in subs or [technique]:
+                label = " ".join(str(item.get(k)) for k in ("id", "name") if item.get(k))
+                if label and label not in out:
+                    out.append(label)
+    return out
 
 
 def _matched_frame(events: list[dict[str, Any]], path: str, index: int) -> MatchedFrame | None:

@@ -104,6 +104,15 @@ class MatchedFrame:
     tid: int | None
     symbol_info: str
 
+    @property
+    def owner(self) -> str:
+        """Whose stack the frame is in, as the tables say it: "parent " for the creating thread's."""
+        return "parent " if self.field.startswith("process.parent.") else ""
+
+    def label(self) -> str:
+        """The frame as every table prints it: ``#3 Unbacked``, ``parent #5 ntdll.dll!...``."""
+        return f"{self.owner}#{self.index} {self.symbol_info}"
+
     def to_json(self) -> dict[str, Any]:
         return {"field": self.field, "index": self.index, "pid": self.pid, "tid": self.tid,
                 "symbol_info": self.symbol_info}
@@ -125,6 +134,7 @@ class Finding:
     frames: list[MatchedFrame] = field(default_factory=list)
     evidence: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
+    techniques: list[str] = field(default_factory=list)  # MITRE ATT&CK, from the rule's [[threat]]
 
     @property
     def severity_rank(self) -> int:
@@ -133,7 +143,7 @@ class Finding:
     def to_json(self) -> dict[str, Any]:
         return {
             "rule": {"id": self.rule_id, "name": self.rule_name, "severity": self.severity,
-                     "description": self.description, "query": self.query},
+                     "description": self.description, "query": self.query, "techniques": self.techniques},
             "pid": self.pid, "process": self.process, "tid": self.tid, "events": self.event_actions,
             "frames": [f.to_json() for f in self.frames], "evidence": self.evidence,
         }

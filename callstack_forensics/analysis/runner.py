@@ -153,7 +153,7 @@ def _run_rules(ruleset: RuleSet, pids: set[int] | None, result: Analysis, progre
     result.rules = [RuleInfo(r.id, r.name, r.severity, str(r.path)) for r in ruleset.rules]
     result.rule_errors = [str(e) for e in ruleset.errors]
     matches = matches_for_pids(ruleset.run(result.events), pids or None)
-    result.findings = sorted((finding_from_match(m, result) for m in matches),
+    result.findings = sorted((finding_from_match(m) for m in matches),
                              key=lambda f: (f.severity_rank, f.rule_name, f.pid or 0, f.tid or 0))
     progress.advance(STAGE_RULES, len(ruleset))
     progress.finish(STAGE_RULES, f"{len(ruleset)} rules, {len(result.findings)} findings")

@@ -15,13 +15,12 @@ from typing import Optional
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
-from rich.text import Text
 
-from ..analysis import Analysis, Finding
+from ..analysis import Analysis
 from ..sources import SourceError
 from . import common
 from .common import RunOptions
+from .tables import print_tables
 
 EXAMPLE = """Examples:
 
@@ -30,9 +29,6 @@ EXAMPLE = """Examples:
   callstack-forensics analyze notepad.dmp --json > analysis.json
 
 Exit codes: 0 no findings, 1 findings, 2 usage or input error."""
-
-SEVERITY_STYLE = {"critical": "bold white on red", "high": "bold red", "medium": "yellow", "low": "cyan"}
-
 
 def register(app: typer.Typer) -> None:
     @app.command("analyze", help=f"Rebuild every stack, build the events and run the rules; print the findings.\n\n{EXAMPLE}")
@@ -60,62 +56,14 @@ def register(app: typer.Typer) -> None:
             raise common.fail(console, str(exc)) from exc
         if as_json:
             sys.stdout.write(json.dumps(analysis.to_json()) + "\n")
-        print_analysis(console, analysis)
+        print_analysis(common.table_console(opts), analysis)
         raise typer.Exit(common.EXIT_FINDINGS if analysis.findings else common.EXIT_CLEAN)
 
 
 def print_analysis(console: Console, analysis: Analysis) -> None:
-    console.print(findings_table(analysis))
-    console.print(process_table(analysis))
+    """The tables, then what could not be read and which rules did not load."""
+    print_tables(console, analysis)
     for note in analysis.notes:
-        console.print(f"[yellow]note:[/yellow] {escape(note)}", soft_wrap=True)
+        console.print(f"[yellow]note:[/yellow] {escape(note)}")
     for error in analysis.rule_errors:
         console.print(f"[yellow]rule not loaded:[/yellow] {escape(error)}")
-
-
-def findings_table(analysis: Analysis) -> Table:
-    title = f"{len(analysis.findings)} findings ({len(analysis.rules)} rules over {len(analysis.events)} events)"
-    table = Table(title=title, title_justify="left", show_lines=True)
-    for column in ("severity", "rule", "process", "PID", "TID", "frames that matched", "events"):
-        table.add_column(column, overflow="fold", no_wrap=column in ("severity", "PID", "TID"))
-    for finding in analysis.findings:
-        table.add_row(
-            Text(finding.severity, style=SEVERITY_STYLE.get(finding.severity.lower(), "")),
-            Text(finding.rule_name, style="bold"),
-            Text(finding.process or "-"),
-            str(finding.pid) if finding.pid is not None else "-",
-            str(finding.tid) if finding.tid is not None else "-",
-            matched_frames(finding),
-            Text(", ".join(finding.event_actions)),
-        )
-    return table
-
-
-def matched_frames(finding: Finding) -> Text:
-    """The frames that made the rule fire, in red; a rule with no call-stack condition says so."""
-    if not finding.frames:
-        return Text("(no call-stack condition)", style="dim")
-    text = Text()
-    for number, frame in enumerate(finding.frames):
-        if number:
-            text.append("\n")
-        owner = "parent " if frame.field.startswith("process.parent.") else ""
-        text.append(f"{owner}#{frame.index} ", style="dim")
-        text.append(frame.symbol_info, style="bold red")
-    return text
-
-
-def process_table(analysis: Analysis) -> Table:
-    hits: dict[int | None, int] = {}
-    for finding in analysis.findings:
-        hits[finding.pid] = hits.get(finding.pid, 0) + 1
-    table = Table(title=f"{len(analysis.processes)} processes, {analysis.threads} threads", title_justify="left")
-    for column in ("PID", "PPID", "process", "threads", "unbacked frames", "RWX regions", "findings", "note"):
-        table.add_column(column, overflow="fold", no_wrap=column not in ("process", "note"))
-    for proc in analysis.processes:
-        style = "bold red" if hits.get(proc.info.pid) else ("yellow" if proc.unbacked_frames or proc.rwx_regions else "")
-        note = proc.note or ("" if proc.walked else "not walked (context only)")
-        table.add_row(str(proc.info.pid), str(proc.info.ppid if proc.info.ppid is not None else "-"), Text(proc.info.name),
-                      str(len(proc.stacks)), str(proc.unbacked_frames), str(proc.rwx_regions),
-                      str(hits.get(proc.info.pid, 0)), Text(note), style=style)
-    return table

@@ -8,11 +8,14 @@ Exit codes: 0 clean, 1 findings, 2 usage or input error.
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 from .. import __version__
 
-from . import analyze_cmd, events_cmd, forge_cmd, report_cmd, rules_cmd, stacks_cmd
+from .helpstyle import plain_help
+from . import analyze_cmd, events_cmd, forge_cmd, plugins_cmd, report_cmd, rules_cmd, stacks_cmd
 
 EXIT_CLEAN = 0
 EXIT_FINDINGS = 1
@@ -27,6 +30,7 @@ def build_app() -> typer.Typer:
         no_args_is_help=True,
         add_completion=False,
         pretty_exceptions_enable=False,
+        rich_markup_mode=None,  # plain help: what to type, not typer's type names
     )
 
     @app.callback()
@@ -37,7 +41,7 @@ def build_app() -> typer.Typer:
     ) -> None:
         """Keeps the app a command group even while it has a single command."""
 
-    for module in (analyze_cmd, report_cmd, events_cmd, stacks_cmd, rules_cmd, forge_cmd):
+    for module in (analyze_cmd, report_cmd, events_cmd, stacks_cmd, rules_cmd, plugins_cmd, forge_cmd):
         module.register(app)
     return app
 
@@ -48,8 +52,13 @@ def _print_version(value: bool) -> None:
         raise typer.Exit(0)
 
 
+def build_command() -> Any:
+    """The CLI as Click runs it, with plain metavars in ``--help``."""
+    return plain_help(typer.main.get_command(build_app()))
+
+
 def main() -> None:
-    build_app()()
+    build_command()(prog_name="callstack-forensics")
 
 
 if __name__ == "__main__":

@@ -21,9 +21,11 @@ from ..rules import default_rules_dir, load_rules
 from ..sources import SourceError, open_source
 from ..yara_scan import YaraScanner, default_yara_dir
 from .progress_view import RichStages
+from .wording import plural
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
+PIPE_WIDTH = 200
 SOURCE_HELP = "A Windows memory image (raw, crash dump, ...) or a process minidump (.dmp)."
 
 
@@ -44,7 +46,7 @@ def json_option() -> bool:
 
 
 def quiet_option() -> bool:
-    return typer.Option(False, "--quiet", "-q", help="No progress and no tables on stderr; errors still show.")
+    return typer.Option(False, "--quiet", "-q", help="No progress and no tables; errors still show.")
 
 
 def cache_dir_option() -> Optional[Path]:
@@ -78,10 +80,21 @@ class RunOptions:
 
 
 def human_console(opts: RunOptions) -> Console:
-    """Where people read: stderr always (stdout stays clean for --json and pipes); silent with --quiet."""
-    console = Console(stderr=True, quiet=opts.quiet)
-    if not console.is_terminal and "COLUMNS" not in os.environ:  # piped: do not squeeze tables into 80 columns
-        console.width = 200
+    """Progress, notes and errors: stderr always (stdout stays clean for --json and pipes); silent with --quiet."""
+    return sized(Console(stderr=True, quiet=opts.quiet))
+
+
+def table_console(opts: RunOptions) -> Console:
+    """The tables: stdout, like every command's main output, unless --json holds stdout
+    (then stderr); none with --quiet."""
+    return sized(Console(stderr=opts.as_json, quiet=opts.quiet))
+
+
+def sized(console: Console) -> Console:
+    """A terminal's own width; ``COLUMNS`` when set; piped without it, wide enough that tables
+    keep one line per row (a file or a pager scrolls sideways, it does not wrap)."""
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console.width = PIPE_WIDTH
     return console
 
 
@@ -97,13 +110,21 @@ def escape(text: str) -> str:
     return escape(text)
 
 
+def quiet_volatility_warnings() -> None:
+    """Volatility logs its automagic's dead ends (an offline symbol download...) as warnings; the
+    CLI turns a failed setup into one actionable error, so only Volatility's errors are shown."""
+    import logging
+
+    logging.getLogger("volatility3").setLevel(logging.ERROR)
+
+
 def open_with_progress(path: Path, opts: RunOptions, stages: RichStages) -> Source:
     """The source (minidump or image), with Volatility's own setup shown as the ``image`` stage."""
 
     def open_image(image: Path) -> Source:
-        from .volatility_bridge import session_module
+        from ..volatility import session  # only for images: a minidump run never imports Volatility
 
-        session = session_module()
+        quiet_volatility_warnings()
         settings = session.VolatilitySettings(list(opts.symbols), opts.cache_dir, opts.download_symbols)
         callback = stages.volatility_callback("image")
         try:
@@ -141,4 +162,34 @@ def run_analysis(path: Path, opts: RunOptions, console: Console, with_rules: boo
             options.yara = YaraScanner.from_dirs([default_yara_dir()])
         if with_rules:
             options.ruleset = load_rules(dirs)
-        return analyze(source, options, stages)
+            if not options.ruleset.rules:
+                raise SourceError(no_rules_message(dirs, options.ruleset.errors))
+        analysis = analyze(source, options, stages)
+    check_filters_matched(path, opts, analysis)
+    return analysis
+
+
+def no_rules_message(dirs: list[Path], errors: list) -> str:
+    """A run that can check nothing must not read as clean."""
+    why = f"; {len(errors)} rule files failed to load, first: {errors[0]}" if errors else ""
+    return f"no rules loaded from {', '.join(str(d) for d in dirs)}{why}: nothing could be checked"
+
+
+def check_filters_matched(path: Path, opts: RunOptions, analysis: Analysis) -> None:
+    """``--pid``/``--tid`` that select nothing are a mistake, not a clean result: exit 2 saying why."""
+    present = sorted(p.info.pid for p in analysis.processes)
+    if opts.pids and not set(opts.pids) & set(present):
+        raise SourceError(filter_miss("--pid", opts.pids, path, "process", present))
+    if opts.tids:
+        threads = sorted(s.tid for p in analysis.processes for s in p.stacks)
+        if not set(opts.tids) & set(threads):
+            raise SourceError(filter_miss("--tid", opts.tids, path, "thread", threads))
+
+
+def filter_miss(option: str, wanted: list[int], path: Path, kind: str, present: list[int]) -> str:
+    """Names what was asked for and what the source holds, so the next try can be right."""
+    shown = ", ".join(map(str, present[:12])) + (f" and {len(present) - 12} more" if len(present) > 12 else "")
+    asked = " ".join(f"{option} {n}" for n in wanted)
+    holds = f"it holds {plural(len(present), kind)}: {shown}" if present else f"it holds no {kind}"
+    return f"{asked}: no such {kind} in {path}; {holds}"
+

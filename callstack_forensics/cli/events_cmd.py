@@ -16,6 +16,7 @@ import typer
 from ..sources import SourceError
 from . import common
 from .common import RunOptions
+from .wording import plural
 
 EXAMPLE = """Examples:
 
@@ -37,10 +38,11 @@ def register(app: typer.Typer) -> None:
         cache_dir: Optional[Path] = common.cache_dir_option(),
         download_symbols: bool = typer.Option(False, "--download-symbols", help="Let Volatility fetch a missing kernel symbol table from Microsoft."),
         max_frames: int = typer.Option(256, "--max-frames", min=1, help="Frames per stack at most."),
+        max_stack_bytes: int = typer.Option(1 << 20, "--max-stack-bytes", min=4096, help="Stack bytes read per thread at most."),
         no_yara: bool = typer.Option(False, "--no-yara", help="Do not scan unbacked executable memory with YARA."),
     ) -> None:
         opts = RunOptions(symbols=list(symbols or []), pids=list(pid or []), quiet=quiet, modules_dirs=list(modules or []), cache_dir=cache_dir,
-                          download_symbols=download_symbols, max_frames=max_frames, yara=not no_yara, hash_source=False)
+                          download_symbols=download_symbols, max_frames=max_frames, max_stack_bytes=max_stack_bytes, yara=not no_yara, hash_source=False)
         console = common.human_console(opts)
         to_stdout = output is None or str(output) == "-"
         if not to_stdout and not output.parent.is_dir():
@@ -54,6 +56,6 @@ def register(app: typer.Typer) -> None:
             sys.stdout.write(lines)
         else:
             output.write_text(lines, encoding="utf-8")
-            console.print(f"{len(analysis.events)} events written to {output}", soft_wrap=True)
+            console.print(f"{plural(len(analysis.events), 'event')} written to {output}", soft_wrap=True)
         for note in analysis.notes:
             console.print(f"[yellow]note:[/yellow] {common.escape(note)}", soft_wrap=True)

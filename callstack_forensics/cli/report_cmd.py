@@ -23,6 +23,7 @@ from ..report import render_report
 from ..sources import SourceError
 from . import common
 from .common import RunOptions
+from .wording import plural
 
 EXAMPLE = """Examples:
 
@@ -54,11 +55,12 @@ def register(app: typer.Typer) -> None:
         cache_dir: Optional[Path] = common.cache_dir_option(),
         download_symbols: bool = typer.Option(False, "--download-symbols", help="Let Volatility fetch a missing kernel symbol table from Microsoft."),
         max_frames: int = typer.Option(256, "--max-frames", min=1, help="Frames per stack at most."),
+        max_stack_bytes: int = typer.Option(1 << 20, "--max-stack-bytes", min=4096, help="Stack bytes read per thread at most."),
         no_yara: bool = typer.Option(False, "--no-yara", help="Do not scan unbacked executable memory with YARA."),
     ) -> None:
         opts = RunOptions(rules=list(rules or []), symbols=list(symbols or []), pids=list(pid or []), as_json=as_json,
                           quiet=quiet, modules_dirs=list(modules or []), cache_dir=cache_dir,
-                          download_symbols=download_symbols, max_frames=max_frames, yara=not no_yara)
+                          download_symbols=download_symbols, max_frames=max_frames, max_stack_bytes=max_stack_bytes, yara=not no_yara)
         console = common.human_console(opts)
         problem = output_problem(output, source, force)
         if problem:
@@ -76,8 +78,8 @@ def register(app: typer.Typer) -> None:
         if as_json:
             sys.stdout.write(json.dumps({"report": str(where), "findings": len(analysis.findings)}) + "\n")
         console.print(f"case report: {common.escape(str(where))} ({'replaced the earlier one; ' if replaced else ''}"
-                      f"{len(analysis.findings)} findings, "
-                      f"{len(analysis.processes)} processes, {analysis.threads} threads, {len(analysis.notes)} notes)",
+                      f"{plural(len(analysis.findings), 'finding')}, {plural(len(analysis.processes), 'process')}, "
+                      f"{plural(analysis.threads, 'thread')}, {plural(len(analysis.notes), 'note')})",
                       soft_wrap=True)
         raise typer.Exit(common.EXIT_FINDINGS if analysis.findings else common.EXIT_CLEAN)
 

@@ -10,15 +10,18 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..eql.fields import lookup
+from ..analysis.findings import finding_from_match
 from ..rules import Match, RuleSet, default_rules_dir, load_rules
 from ..rules.eventfile import EventFileError, read_events
+from .common import sized
+from .tables import findings_view
+from .wording import plural
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
@@ -40,13 +43,13 @@ def check(
     ruleset = load_rules(_rule_dirs(dirs, err))
     if ruleset.errors:
         err.print(_failure_table(ruleset))
-        err.print(f"{len(ruleset.errors)} rule file(s) failed, {len(ruleset)} rule(s) parsed")
+        err.print(f"{plural(len(ruleset.errors), 'rule file')} failed, {plural(len(ruleset), 'rule')} parsed")
         raise typer.Exit(EXIT_USAGE)
-    out.print(f"{len(ruleset)} rule(s) parsed, 0 failures")
+    out.print(f"{plural(len(ruleset), 'rule')} parsed, 0 failures")
 
 
 def detect(
-    events: Path = typer.Option(..., "--events", help="Events as ndjson (or a JSON array)."),
+    events: Path = typer.Option(..., "--events", help="Events as ndjson (or a JSON array); - reads them from stdin."),
     rules: Optional[list[Path]] = typer.Option(
         None, "--rules", help="Rule file or directory; repeatable (default: the shipped rules/)."
     ),
@@ -105,50 +108,8 @@ def _print_ndjson(matches: list[Match]) -> None:
 
 
 def _print_matches(matches: list[Match], rule_count: int, event_count: int) -> None:
-    out = Console()
-    if not matches:
-        out.print(f"no match ({rule_count} rules over {event_count} events)")
-        return
-    table = Table(title=f"{len(matches)} match(es): {rule_count} rules over {event_count} events")
-    for column in ("rule", "severity", "events", "process", "matched frames"):
-        table.add_column(column, overflow="fold")
-    for match in matches:
-        table.add_row(match.rule.name, match.rule.severity, _describe_events(match.events),
-                      _describe_process(match.events[-1]), _describe_frames(match))
-    out.print(table)
-
-
-def _describe_events(events: list[dict[str, Any]]) -> str:
-    parts = []
-    for event in events:
-        category = lookup(event, ("event", "category"))
-        action = lookup(event, ("event", "action"))
-        category = "/".join(category) if isinstance(category, list) else category
-        parts.append(f"{category or '?'}:{action or '?'}")
-    return " -> ".join(parts)
-
-
-def _describe_process(event: dict[str, Any]) -> str:
-    name = lookup(event, ("process", "name")) or "?"
-    pid = lookup(event, ("process", "pid"))
-    return f"{name} ({pid})" if pid is not None else str(name)
-
-
-def _describe_frames(match: Match) -> str:
-    lines = []
-    for path, index in match.matched_frames:
-        symbol = _frame_symbol(match.events, path, index)
-        lines.append(f"{path}[{index}] {symbol}" if symbol else f"{path}[{index}]")
-    return "\n".join(lines)
-
-
-def _frame_symbol(events: list[dict[str, Any]], path: str, index: int) -> str | None:
-    if "[" in path:
-        return None
-    for event in events:
-        array = lookup(event, tuple(path.split(".")))
-        if isinstance(array, list) and index < len(array) and isinstance(array[index], dict):
-            symbol = array[index].get("symbol_info")
-            if symbol:
-                return str(symbol)
-    return None
+    """The matches as ``analyze`` prints its findings (same columns, frames and event names)."""
+    findings = sorted((finding_from_match(m) for m in matches),
+                      key=lambda f: (f.severity_rank, f.rule_name, f.pid or 0, f.tid or 0))
+    title = f"{plural(rule_count, 'rule')} over {plural(event_count, 'event')}"
+    sized(Console()).print(findings_view(findings, title))

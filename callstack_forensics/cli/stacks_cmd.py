@@ -9,6 +9,7 @@ from typing import Iterator, Optional
 
 import typer
 from rich.console import Console, Group, RenderableType
+from rich.markup import escape
 from rich.table import Table
 
 from ..analysis import Source
@@ -20,6 +21,8 @@ from ..engine.walker import walk_thread
 from . import common
 from .common import RunOptions
 from .progress_view import RichStages
+from .tables import compact_table, display_name
+from .wording import plural
 
 EXAMPLE = """Examples:
 
@@ -47,25 +50,86 @@ def register(app: typer.Typer) -> None:
                           quiet=quiet, modules_dirs=list(modules or []), cache_dir=cache_dir, max_frames=max_frames, max_stack_bytes=max_stack_bytes,
                           hash_source=False)
         console = common.human_console(opts)
-        out = Console(width=200) if not Console().is_terminal else Console()
+        out = common.table_console(RunOptions(as_json=as_json))
         try:
             with RichStages(console) as stages:
                 opened = common.open_with_progress(source, opts, stages)
-            for result in iter_stacks(opened, opts.walk(), set(opts.pids), set(opts.tids)):
+            shown = 0
+            names: dict[int, str] = {}
+            for group in by_process(iter_stacks(opened, opts.walk(), set(opts.pids), set(opts.tids), names)):
+                shown += len(group)
                 if as_json:
-                    sys.stdout.write(json.dumps(result.to_json()) + "\n")
+                    sys.stdout.write("".join(json.dumps(s.to_json()) + "\n" for s in group))
                 else:
-                    out.print(stack_table(result, show_bytes))
+                    print_process(out, group, show_bytes, names.get(group[0].pid))
+            if not shown and (opts.pids or opts.tids):
+                raise SourceError(nothing_selected(source, opened, opts))
         except SourceError as exc:
             raise common.fail(console, str(exc)) from exc
 
 
-def iter_stacks(source: Source, options: WalkOptions, pids: set[int], tids: set[int]) -> Iterator[ThreadStack]:
-    """Each selected thread's stack; a process that could not be opened yields one stack saying why."""
+def nothing_selected(path: Path, source: Source, opts: RunOptions) -> str:
+    """Which filter selected nothing, and what the source holds instead."""
+    processes = list(source.processes())
+    pids = sorted(p.info.pid for p in processes)
+    if opts.pids and not set(opts.pids) & set(pids):
+        return common.filter_miss("--pid", opts.pids, path, "process", pids)
+    tids = sorted(t.tid for p in processes if p.memory is not None and (not opts.pids or p.info.pid in opts.pids)
+                  for t in p.memory.threads())
+    return common.filter_miss("--tid", opts.tids, path, "thread", tids)
+
+
+def by_process(stacks: Iterator[ThreadStack]) -> Iterator[list[ThreadStack]]:
+    """The stacks, a process's at a time (they come process by process)."""
+    group: list[ThreadStack] = []
+    for stack in stacks:
+        if group and group[-1].pid != stack.pid:
+            yield group
+            group = []
+        group.append(stack)
+    if group:
+        yield group
+
+
+def print_process(out: Console, stacks: list[ThreadStack], show_bytes: bool, name: str | None = None) -> None:
+    """Each thread with frames as a table; the threads without (System's kernel threads, a paged-out
+    trap frame) folded into one line per reason, as ``analyze`` notes them."""
+    frameless: dict[str, list[int]] = {}
+    for stack in stacks:
+        if stack.frames or stack.exception is not None:
+            out.print(stack_table(stack, show_bytes, name))
+        else:
+            frameless.setdefault(_why_no_frames(stack), []).append(stack.tid)
+    for note, tids in frameless.items():
+        head = f"PID {stacks[0].pid} {escape(name or stacks[0].process_name)}"
+        out.print(f"{head}  {escape(thread_list(tids))}: {escape(note)}", highlight=False)
+
+
+def _why_no_frames(stack: ThreadStack) -> str:
+    if stack.note:
+        return stack.note
+    return f"stop: {stack.stop_reason.value}" if stack.stop_reason else "no frames"
+
+
+def thread_list(tids: list[int]) -> str:
+    """``TID 8`` or ``24 threads (TID 8, 12, ... and 16 more)``; a process row (TID 0) says so."""
+    real = [t for t in tids if t]
+    if not real:
+        return "(process)"
+    shown = ", ".join(map(str, real[:8])) + (f" and {len(real) - 8} more" if len(real) > 8 else "")
+    return f"TID {shown}" if len(real) == 1 else f"{plural(len(real), 'thread')} (TID {shown})"
+
+
+def iter_stacks(source: Source, options: WalkOptions, pids: set[int], tids: set[int],
+                names: dict[int, str] | None = None) -> Iterator[ThreadStack]:
+    """Each selected thread's stack; a process that could not be opened yields one stack saying why.
+    ``names`` gets each selected process's whole name (from its image path), for the titles."""
     images = ImageCache()
     for item in source.processes():
         if pids and item.info.pid not in pids:
             continue
+        if names is not None:
+            names[item.info.pid] = display_name(item.info.name, item.info.path)
         if item.memory is None:
             yield ThreadStack(item.info.pid, 0, item.info.name, stop_reason=StopReason.UNREADABLE,
                               note=f"process not readable: {item.note}")
@@ -77,10 +141,10 @@ def iter_stacks(source: Source, options: WalkOptions, pids: set[int], tids: set[
             yield walk_thread(ctx, thread)
 
 
-def stack_table(stack: ThreadStack, show_bytes: bool = False) -> RenderableType:
+def stack_table(stack: ThreadStack, show_bytes: bool = False, name: str | None = None) -> RenderableType:
     """The thread's frames; for a crash dump's faulting thread, first its stack at the fault
     (the exception's own context, as WinDbg's ``.ecxr``), then where the thread is now."""
-    title = f"PID {stack.pid} {stack.process_name}  TID {stack.tid}"
+    title = escape(f"PID {stack.pid} {name or stack.process_name}  TID {stack.tid}")
     now = _frames_table(title + ("  (now)" if stack.exception else ""), stack.frames, stack.stop_reason,
                         stack.note, show_bytes)
     if stack.exception is None:
@@ -96,14 +160,15 @@ def _frames_table(title: str, frames: list[Frame], stop: StopReason | None, note
     caption = f"stop: {stop.value if stop else '-'}"
     if note:
         caption += f"  note: {note}"
-    table = Table(title=title, caption=caption, title_justify="left", caption_justify="left")
+    table = compact_table(title)
+    table.caption, table.caption_justify = caption, "left"
     for col in ("#", "address", "symbol_info", "region", "prot", "found", "call", "trust"):
         if col == "symbol_info":
-            table.add_column(col, overflow="fold", ratio=1)  # long paths wrap, never truncate
+            table.add_column(col, overflow="fold", ratio=1, min_width=22)  # long paths wrap, never truncate
         else:
-            table.add_column(col, no_wrap=True)
+            table.add_column(col, no_wrap=True, justify="right" if col == "#" else "left")
     if show_bytes:
-        table.add_column("callsite_leading_bytes (last 16)")
+        table.add_column("call-site bytes (last 16)", overflow="fold", min_width=16)
     for frame in frames:
         style = "bold red" if frame.unbacked else ("yellow" if frame.protection.startswith("RWX") else "")
         verified = "-" if frame.call_verified is None else ("yes" if frame.call_verified else "NO")

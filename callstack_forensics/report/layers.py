@@ -16,6 +16,10 @@ sit in a Windows system folder. A ``kernel32.dll`` loaded from ``C:\\Users\\Publ
 Win32 API, and an exported ``BaseThreadInitThunk`` in a rogue DLL is not the OS's thread start
 (the LdrpKernel32 override), so both read as program code.
 
+A frame the stack scan found (no unwind data led to it) in a module of a Windows system folder
+is labelled as such, not as program code: the scan proves a return address into Windows code,
+not what called it.
+
 Unbacked and RWX frames are flags beside the layer, not layers: shellcode is program code, and
 the report must make it stand out whatever layer it sits in.
 """
@@ -52,6 +56,7 @@ class Layer(str, enum.Enum):
     PROGRAM = "program"
     WIN32_API = "win32-api"
     NATIVE_API = "native-api"
+    WINDOWS_SCANNED = "windows-scanned"
 
     @property
     def label(self) -> str:
@@ -63,6 +68,7 @@ _LABELS = {
     Layer.PROGRAM: "program code",
     Layer.WIN32_API: "Win32 API",
     Layer.NATIVE_API: "Native API",
+    Layer.WINDOWS_SCANNED: "Windows module (scanned)",
 }
 
 
@@ -87,6 +93,11 @@ def classify_stack(frames: Sequence[Frame]) -> list[FrameClass]:
         if api is None:
             break
         layers[i] = api
+    for i, frame in enumerate(frames):
+        if layers[i] is Layer.PROGRAM and frame.method.value == "scanned" and system_module_name(frame) is not None:
+            # a return address the scan found in a Windows module: code of Windows, not of the
+            # program, though where it sits in the call chain is not known
+            layers[i] = Layer.WINDOWS_SCANNED
     return [FrameClass(layer, frame.unbacked, is_writable_executable(frame.protection))
             for layer, frame in zip(layers, frames)]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Sequence
 
 from ..analysis import Analysis, Finding, ProcessResult
@@ -130,12 +130,26 @@ class ProcessView:
 
 
 @dataclass(frozen=True, slots=True)
+class SummaryRow:
+    """One rule in one process: how often it fired there, and where its first card is."""
+
+    severity: str
+    rule: str
+    techniques: tuple[str, ...]
+    process: str
+    pid: int | None
+    count: int
+    anchor: str
+
+
+@dataclass(frozen=True, slots=True)
 class ReportView:
     analysis: Analysis
     findings: tuple[FindingView, ...]
     processes: tuple[ProcessView, ...]
     severity_counts: tuple[tuple[str, int], ...]
     layers: tuple[Layer, ...] = field(default=tuple(Layer))
+    summary: tuple[SummaryRow, ...] = ()
 
     @property
     def duration(self) -> str:
@@ -165,7 +179,22 @@ def build_view(analysis: Analysis) -> ReportView:
     counts: dict[str, int] = {}
     for finding in analysis.findings:
         counts[finding.severity.lower()] = counts.get(finding.severity.lower(), 0) + 1
-    return ReportView(analysis, findings, processes, tuple(counts.items()))
+    return ReportView(analysis, findings, processes, tuple(counts.items()), summary=findings_summary(findings))
+
+
+def findings_summary(findings: Sequence[FindingView]) -> tuple[SummaryRow, ...]:
+    """The findings by rule and process, most severe first: what the first screen must say
+    before 16 cards repeat the same description and query."""
+    rows: dict[tuple[str, int | None], SummaryRow] = {}
+    for view in findings:
+        f = view.finding
+        key = (f.rule_id, f.pid)
+        if key in rows:
+            rows[key] = replace(rows[key], count=rows[key].count + 1)
+        else:
+            rows[key] = SummaryRow(f.severity.lower(), f.rule_name, tuple(f.techniques), f.process or "-", f.pid, 1,
+                                   view.anchor)
+    return tuple(rows.values())  # the findings come sorted by severity, then rule
 
 
 def stack_view(stack: ThreadStack, anchor: str, matched: set[int]) -> StackView:

@@ -8,13 +8,14 @@
 
 from pathlib import Path
 
+from ..resources import shipped_rules_dir
 from .model import Match, Rule, RuleLoadError
 from .ruleset import RuleSet, load_rules
 
 
 def default_rules_dir() -> Path:
-    """The repository's ``rules/`` directory (next to the package in a source checkout)."""
-    return Path(__file__).resolve().parents[2] / "rules"
+    """The shipped rules: the repository's ``rules/`` in a checkout, package data when installed."""
+    return shipped_rules_dir()
 
 
 __all__ = ["Match", "Rule", "RuleLoadError", "RuleSet", "default_rules_dir", "load_rules"]

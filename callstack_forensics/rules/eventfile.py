@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 
 class EventFileError(ValueError):
@@ -18,10 +19,11 @@ class EventFileError(ValueError):
         self.message = message
 
 
-def read_events(path: Path) -> list[dict[str, Any]]:
-    """The events of ``path``; raises ``EventFileError`` naming the bad line."""
+def read_events(path: Path, stdin: TextIO | None = None) -> list[dict[str, Any]]:
+    """The events of ``path`` (of ``stdin`` when ``path`` is ``-``, so ``events SOURCE | detect --events -``
+    works); raises ``EventFileError`` naming the bad line."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = (stdin or sys.stdin).read() if str(path) == "-" else path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise EventFileError(path, None, f"cannot read the file: {exc}") from None
     if text.lstrip().startswith("["):

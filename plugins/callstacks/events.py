@@ -1,8 +1,8 @@
-"""``callstacks.events``: the synthetic ECS events of an image, one row per event (JSON in a column).
+"""``callstacks.events``: the synthetic ECS events of an image, one row per event.
 
 ``-r jsonl`` writes the events themselves, one per line: ndjson ready for Elastic (or for
-``callstack-forensics detect --events``). Other renderers show the row, the event as JSON
-in its ``Event`` column.
+``callstack-forensics detect --events``). Other renderers show the short columns; the
+event as JSON is the ``Event`` column, added with ``--ecs``.
 """
 
 from __future__ import annotations
@@ -10,15 +10,13 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from typing import Iterator
+from typing import Any, Iterator
 
 from volatility3.cli import text_renderer
 from volatility3.framework import interfaces, renderers
-from volatility3.framework.configuration import requirements
-from volatility3.plugins.windows import handles, info
+from volatility3.framework.configuration import requirements as vol_requirements
 
-from . import adapter
-from .collect import collect_events
+from callstack_forensics.volatility import collect, requirements
 
 vollog = logging.getLogger(__name__)
 
@@ -27,56 +25,59 @@ class EcsJson(str):
     """A column holding one whole ECS event as JSON (the JSONL renderer writes it as the line)."""
 
 
-def common_requirements() -> list[interfaces.configuration.RequirementInterface]:
-    """What ``callstacks.events`` and ``callstacks.detect`` both need."""
-    return adapter.process_requirements() + [
-        requirements.BooleanRequirement(name="no-yara", description="Do not scan unbacked executable memory with YARA",
-                                        default=False, optional=True),
-        requirements.VersionRequirement(name="handles", component=handles.Handles, version=(4, 0, 0)),
-        requirements.VersionRequirement(name="info", component=info.Info, version=(2, 0, 0)),
-    ]
-
-
-def collect(plugin: interfaces.plugins.PluginInterface, with_ancestors: bool = False):
-    config = plugin.config
-    collected = collect_events(plugin.context, config["kernel"], config.get("pid"), plugin._progress_callback,
-                               int(config.get("max-frames") or 256), yara=not config.get("no-yara"),
-                               with_ancestors=with_ancestors, max_stack_bytes=config.get("max-stack-bytes"))
-    for note in collected.notes:
-        vollog.warning("%s", note)
-    return collected
-
-
 class Events(interfaces.plugins.PluginInterface):
     """Synthetic ECS events (process, library, per-thread activity) built from what the image shows."""
 
     _required_framework_version = (2, 0, 0)
-    _version = (1, 0, 0)
+    _version = (2, 0, 0)
 
     @classmethod
     def get_requirements(cls) -> list[interfaces.configuration.RequirementInterface]:
-        return common_requirements()
+        return requirements.event_requirements() + [
+            vol_requirements.BooleanRequirement(name="ecs", description="Add the whole ECS event as JSON (Event column)",
+                                                default=False, optional=True),
+        ]
 
-    def _generator(self) -> Iterator[tuple[int, tuple]]:
-        na = renderers.NotAvailableValue()
-        for event in collect(self).events:
-            process = event.get("process", {})
-            tid = (process.get("thread") or {}).get("id")
-            kind = event.get("event", {})
-            yield (0, (
-                process.get("pid", -1),
-                process.get("name") or "",
-                tid if tid is not None else na,
-                ",".join(kind.get("category", [])),
-                kind.get("action") or "",
-                EcsJson(json.dumps(event, sort_keys=True)),
-            ))
+    def _with_event(self) -> bool:
+        """The Event column is shown with --ecs, and always for -r jsonl, whose lines are the events."""
+        return bool(self.config.get("ecs")) or _jsonl_requested(sys.argv)
+
+    def _generator(self, with_event: bool) -> Iterator[tuple[int, tuple]]:
+        for event in collect.plugin_events(self).events:
+            row = event_row(event)
+            if with_event:
+                row += (EcsJson(json.dumps(event, sort_keys=True)),)
+            yield (0, row)
 
     def run(self) -> renderers.TreeGrid:
-        return renderers.TreeGrid(
-            [("PID", int), ("Process", str), ("TID", int), ("Category", str), ("Action", str), ("Event", EcsJson)],
-            self._generator(),
-        )
+        with_event = self._with_event()
+        columns = [("PID", int), ("Process", str), ("TID", int), ("Category", str), ("Action", str)]
+        if with_event:
+            columns.append(("Event", EcsJson))
+        return renderers.TreeGrid(columns, self._generator(with_event))
+
+
+def event_row(event: dict[str, Any]) -> tuple:
+    """The short columns of one event: who (PID, process, TID) and what (category, action)."""
+    process = event.get("process", {})
+    tid = (process.get("thread") or {}).get("id")
+    kind = event.get("event", {})
+    return (
+        process.get("pid", -1),
+        process.get("name") or "",
+        tid if tid is not None else renderers.NotAvailableValue(),
+        ",".join(kind.get("category", [])),
+        kind.get("action") or "",
+    )
+
+
+def _jsonl_requested(argv: list[str]) -> bool:
+    for index, arg in enumerate(argv):
+        if arg in ("-r", "--renderer") and index + 1 < len(argv):
+            return argv[index + 1].lower() == "jsonl"
+        if arg.startswith("--renderer="):
+            return arg.split("=", 1)[1].lower() == "jsonl"
+    return False
 
 
 class EcsJsonLinesRenderer(text_renderer.JsonLinesRenderer):

@@ -30,7 +30,7 @@ def test_analyze_finds_what_the_vol_plugin_finds_and_exits_1(fork_image, tmp_pat
     assert sorted((f["rule"]["name"], f["pid"]) for f in found["findings"]) == sorted(
         (r["Rule"], r["PID"]) for r in plugin_rows)
     # Human output went to stderr: the findings table, the per-process table and the stages.
-    assert "findings" in run.stderr and "RWX regions" in run.stderr and "threads" in run.stderr
+    assert "findings" in run.stderr and "unbacked" in run.stderr and "RWX" in run.stderr and "threads" in run.stderr
 
 
 def test_analyze_json_header_and_matched_frames(fork_image, tmp_path):
@@ -59,9 +59,16 @@ def test_pid_keeps_lineage(fork_image, tmp_path):
     assert {f["pid"] for f in found["findings"]} == {6120}
 
 
-def test_unknown_pid_is_said(fork_image, tmp_path):
+def test_a_pid_that_selects_nothing_is_an_input_error_not_a_clean_run(fork_image, tmp_path):
     run = cli("analyze", fork_image, "--symbols", symbols(fork_image), "--pid", "99999", "--json", cache=tmp_path)
-    assert run.code == 0
+    assert run.code == 2 and run.stdout == ""
+    assert "--pid 99999: no such process" in run.stderr and "6092" in run.stderr, run.stderr
+
+
+def test_a_pid_list_with_one_unknown_pid_runs_and_notes_it(fork_image, tmp_path):
+    run = cli("analyze", fork_image, "--symbols", symbols(fork_image), "--pid", "99999", "--pid", "6120", "--json",
+              cache=tmp_path)
+    assert run.code == 1
     assert "no process with PID 99999" in " ".join(run.json()["notes"])
 
 
@@ -109,7 +116,7 @@ def test_stacks_on_an_image_match_the_vol_plugin(fork_image, tmp_path):
     ours = [json.loads(line) for line in run.stdout.splitlines()]
     rows = vol_json(fork_image, "callstacks.stacks", "--pid", "6092")
     for stack in ours:
-        theirs = [r["symbol_info"] for r in rows if r["TID"] == stack["tid"] and r["symbol_info"]]
+        theirs = [r["Symbol"] for r in rows if r["TID"] == stack["tid"] and r["Symbol"]]
         assert [f["symbol_info"] for f in stack["frames"]] == theirs
     assert any("Unbacked" in f["symbol_info"] for s in ours for f in s["frames"])
 

@@ -24,7 +24,8 @@ from .counts import note_kind
 
 # Volatility's exceptions on reading what is not there: its own listing of a smeared image may
 # stop on them; that is the truth we hold the plugins to, not a fault of theirs.
-PLUGINS_LOGGER = "volatility3.plugins.callstacks"
+# the plugins log under Volatility's name for them, the adapter under the package's
+PLUGINS_LOGGERS = ("volatility3.plugins.callstacks", "callstack_forensics.volatility")
 
 
 @dataclass(slots=True)
@@ -60,14 +61,20 @@ class VolatilityRunner:
     cache: Path
 
     def __post_init__(self) -> None:
-        from callstack_forensics.cli.volatility_bridge import session_module
+        import volatility3.plugins
 
-        session = session_module()
+        from callstack_forensics.resources import plugins_path
+        from callstack_forensics.volatility import session
+
         session.VolatilitySettings(symbols=[self.symbols], cache_dir=self.cache).apply()
+        folder = str(plugins_path())
+        if folder not in volatility3.plugins.__path__:  # as `vol -p` puts it
+            volatility3.plugins.__path__ = [folder] + list(volatility3.plugins.__path__)
         self.detect_cls = importlib.import_module("volatility3.plugins.callstacks.detect").Detect
         self.stacks_cls = importlib.import_module("volatility3.plugins.callstacks.stacks").Stacks
         logging.getLogger("volatility3").setLevel(logging.CRITICAL)
-        logging.getLogger(PLUGINS_LOGGER).setLevel(logging.WARNING)
+        for name in PLUGINS_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
 
     def construct(self, plugin_cls: type, image: Path) -> Any:
         """The plugin on ``image``, or UnsatisfiedException when Volatility cannot open it."""
@@ -85,8 +92,9 @@ class VolatilityRunner:
         started, cpu = time.monotonic(), time.process_time()
         out = ImageOutcome()
         captured = _Captured()
-        logger = logging.getLogger(PLUGINS_LOGGER)
-        logger.addHandler(captured)
+        loggers = [logging.getLogger(name) for name in PLUGINS_LOGGERS]
+        for logger in loggers:
+            logger.addHandler(captured)
         try:
             try:
                 detect = self.construct(self.detect_cls, image)
@@ -108,7 +116,8 @@ class VolatilityRunner:
                 raise
             out.crash = describe(exc)
         finally:
-            logger.removeHandler(captured)
+            for logger in loggers:
+                logger.removeHandler(captured)
             out.seconds = time.monotonic() - started
             out.cpu_seconds = time.process_time() - cpu
         return out
@@ -138,7 +147,7 @@ def _threads_from_rows(rows: list[list[Any]]) -> list[ThreadRows]:
     """Rows grouped by thread: a thread starts at its frame 0 or at its one frameless row."""
     out: list[ThreadRows] = []
     for row in rows:
-        pid, tid, frame, note = row[0], row[2], row[3], row[10]
+        pid, tid, frame, note = row[0], row[2], row[3], row[-1]  # Note is the last column without --bytes
         if not isinstance(tid, int):
             continue  # a row about a whole process (what it lost), not a thread
         starts = not isinstance(frame, int) or frame == 0 or not out or (out[-1].pid, out[-1].tid) != (pid, tid)

@@ -22,7 +22,7 @@ def expected(scenario) -> set[str]:
 def test_detect_reports_exactly_the_rules_the_scenario_expects(scenario, scenario_image, request):
     if scenario.stem in KNOWN_GAPS:
         request.applymarker(pytest.mark.xfail(reason=KNOWN_GAPS[scenario.stem], strict=True))
-    rows = vol_json(scenario_image(scenario.stem), "callstacks.detect")
+    rows = vol_json(scenario_image(scenario.stem), "callstacks.detect", "--evidence")
     assert {r["Rule"] for r in rows} == expected(scenario)
     for row in rows:
         assert row["RuleId"] and row["Severity"] in ("low", "medium", "high", "critical")
@@ -33,10 +33,10 @@ def test_detect_reports_exactly_the_rules_the_scenario_expects(scenario, scenari
 
 
 def test_matched_frames_name_the_frames_that_made_the_rule_fire(scenario_image):
-    rows = vol_json(scenario_image("dirty_vanity_fork"), "callstacks.detect")
+    rows = vol_json(scenario_image("dirty_vanity_fork"), "callstacks.detect", "--evidence")
     [rwx] = [r for r in rows if r["Rule"] == "Call Stack Frame in RWX Memory"]
     assert rwx["PID"] == 6092 and rwx["TID"] == 6096
-    assert rwx["Frames"] == "process.thread.Ext.call_stack[3] Unbacked"
+    assert rwx["Frames"] == "#3 Unbacked"
     [fork] = [r for r in rows if r["Rule"] == "Fork Clone Not Created by Windows Error Reporting"]
     assert fork["PID"] == 6092 and fork["Events"] == "process/start"
     [evidence] = json.loads(fork["Evidence"])

@@ -29,7 +29,7 @@ def registry_events(scenario_image):
 
 
 def test_jsonl_is_one_ecs_event_per_line_the_same_as_the_event_column(scenario_image, registry_events):
-    rows = vol_json(scenario_image("remote_registry_run_key"), "callstacks.events")
+    rows = vol_json(scenario_image("remote_registry_run_key"), "callstacks.events", "--ecs")
     assert [json.loads(r["Event"]) for r in rows] == registry_events
     assert [(r["PID"], r["Category"], r["Action"]) for r in rows] == [
         (e["process"]["pid"], e["event"]["category"][0], e["event"]["action"]) for e in registry_events]
@@ -105,5 +105,5 @@ def test_no_yara_option(scenario_image):
 
 @pytest.mark.parametrize("renderer", ["quick", "pretty", "csv", "json"])
 def test_every_renderer(scenario_image, renderer):
-    out = vol_text(scenario_image("remote_registry_run_key"), renderer, "callstacks.events", "--pid", "1368")
+    out = vol_text(scenario_image("remote_registry_run_key"), renderer, "callstacks.events", "--pid", "1368", "--ecs")
     assert "NtSetValueKey" in out and "modification" in out

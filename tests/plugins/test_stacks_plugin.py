@@ -41,7 +41,7 @@ def test_user_threads_unwind_to_the_thread_start_with_verified_calls(benign_imag
         assert frames[0]["Frame"] == 0 and frames[0]["CallVerified"] is None
         assert all(f["CallVerified"] is True for f in frames[1:])
         assert frames[-1]["Note"] == "stop: end of stack", frames[-1]
-        assert "RtlUserThreadStart" in frames[-1]["symbol_info"]
+        assert "RtlUserThreadStart" in frames[-1]["Symbol"]
         assert all(f["Protection"] == "R-X" for f in frames), "image frames take their section's protection"
 
 
@@ -56,8 +56,8 @@ def test_pid_and_tid_filters(benign_image):
 
 def test_bytes_option_adds_128_hex_chars_of_call_site(benign_image):
     rows = [r for r in flatten(vol_json(benign_image, "callstacks.stacks", "--bytes")) if r["Frame"] is not None]
-    assert rows and all(len(r["callsite_leading_bytes"]) == 128 for r in rows)
-    assert all(r["callsite_leading_bytes"].endswith("0f05") for r in rows if r["Frame"] == 0)
+    assert rows and all(len(r["LeadingBytes"].replace(" ", "")) == 128 for r in rows)
+    assert all(r["LeadingBytes"].endswith("0f 05") for r in rows if r["Frame"] == 0)
 
 
 def test_real_kernel_layouts_list_every_thread(benign_real_isf_image):

@@ -84,9 +84,9 @@ def test_no_finding_is_raised_from_a_missing_header_page(images, case):
 @pytest.mark.parametrize("case", ["headers", "headers+loader"])
 def test_frames_in_a_module_without_headers_are_named_from_the_vad_and_not_rwx(images, case):
     rows = vol_json(images[case], "callstacks.stacks")
-    ntdll = [r for r in rows if "ntdll.dll" in (r.get("symbol_info") or "")]
+    ntdll = [r for r in rows if "ntdll.dll" in (r.get("Symbol") or "")]
     assert ntdll, "threads still have frames in ntdll"
     assert all(r["Region"] == "image" for r in ntdll)
     assert all(r["Protection"] in ("Unknown", "R-X") for r in ntdll), {r["Protection"] for r in ntdll}
     assert not [r for r in rows if (r.get("Protection") or "").startswith("RWX")]
-    assert not [r for r in rows if r.get("symbol_info") == "Unknown" and r.get("Region") == "image"]
+    assert not [r for r in rows if r.get("Symbol") == "Unknown" and r.get("Region") == "image"]

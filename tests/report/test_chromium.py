@@ -9,6 +9,8 @@ traces appear, so their absence in the report means something.
 
 from __future__ import annotations
 
+import re
+
 from pathlib import Path
 
 from .builders import Dom
@@ -20,8 +22,9 @@ from .png import SIGNATURE, read_png
 
 MATCH_OUTLINE = (0xF0, 0x8C, 0x00)  # tr.frame.matched
 UNBACKED_RED = (0xC9, 0x2A, 0x2A)
-LAYER_BACKGROUNDS = {"thread start": (0xEB, 0xFB, 0xEE), "program": (0xFF, 0xF5, 0xF5), "Win32 API": (0xE7, 0xF5, 0xFF),
-                     "Native API": (0xDB, 0xE4, 0xFF)}
+LAYER_BACKGROUNDS = {"thread start": (0xEB, 0xFB, 0xEE), "Windows module (scanned)": (0xF1, 0xF3, 0xF5),
+                     "Win32 API": (0xE7, 0xF5, 0xFF), "Native API": (0xDB, 0xE4, 0xFF)}
+SEVERITY_HIGH = (0xD9, 0x48, 0x0F)  # .sev.high
 
 
 def no_trace_of_a_payload(dom: Dom, expected_title: str) -> None:
@@ -70,7 +73,13 @@ def test_the_reports_own_filter_runs_over_hostile_data_without_running_it(chromi
     no_trace_of_a_payload(dom, f"Case report: {hostile.image}")
     count = dom.elements[[i for i, (_, a) in enumerate(dom.elements) if a.get("id") == "filter-count"][0]]
     assert count  # the element exists; its text is checked below
-    assert "2 processes, 1 threads, 7 frames match" in dom.text  # the <script> names: a.exe's threads, the kernel one
+    # the <script> names: a.exe's threads, the kernel one; a matching frame is highlighted and its
+    # thread's whole stack stays visible
+    said = re.search(r"(\d+) process(?:es)?, 1 thread shown, (\d+) frames? match", dom.text)
+    assert said and said.group(1) == "2", dom.text[-2000:]
+    rows = [a for tag, a in dom.elements if tag == "tr" and "frame" in (a.get("class") or "").split()]
+    assert not [a for a in rows if "hidden" in a.get("class", "").split()], "frames of a shown thread are never hidden"
+    assert len([a for a in rows if "hit" in a.get("class", "").split()]) == int(said.group(2))
     procs = [a for tag, a in dom.elements if tag == "details" and "proc" in (a.get("class") or "").split()]
     hidden = [a for a in procs if "hidden" in (a.get("class") or "").split()]
     assert len(procs) == 6 and len(hidden) == 4
@@ -98,3 +107,17 @@ def test_readme_screenshot_is_a_real_png():
     path = Path(__file__).resolve().parents[2] / "samples" / "screenshots" / "case-report.png"
     png = read_png(path.read_bytes())
     assert (png.width, png.height) == (1400, 2200) and png.colours(step=4).get(MATCH_OUTLINE, 0) > 100
+
+
+def test_the_first_screen_at_1400x900_is_the_findings_summary(chromium, fork_report, tmp_path):
+    """The summary (rule by process, severity, ATT&CK technique) comes before everything else:
+    its rows' severity badges fill the first screen, where before only the one badge of the
+    source facts' counts was there."""
+    dom = Dom(chromium.dump_dom(fork_report))
+    text = dom.text
+    assert text.index("Summary: 3 findings") < text.index("Source and analysis") < text.index("Findings (3)")
+    assert "T1055 Process Injection" in text
+    png = read_png(chromium.screenshot(fork_report, tmp_path / "first.png", 1400, 900).read_bytes())
+    high = png.colours(step=1).get(SEVERITY_HIGH, 0)
+    one_badge = 30 * 14  # a "high" badge is about 30 x 14 pixels
+    assert high > 4 * one_badge * 0.8, f"{high} pixels of high-severity badges on the first screen"

@@ -31,7 +31,7 @@ def bad_rules_dir(tmp_path: Path) -> Path:
 def test_rules_check_passes_on_the_shipped_rules():
     result = invoke("rules", "check")
     assert result.exit_code == 0, result.output
-    assert "22 rule(s) parsed, 0 failures" in result.output
+    assert "22 rules parsed, 0 failures" in result.output
 
 
 def test_rules_check_lists_failures_with_file_line_column(tmp_path):
@@ -40,12 +40,12 @@ def test_rules_check_lists_failures_with_file_line_column(tmp_path):
     row = next(line for line in result.output.splitlines() if "bad.toml" in line)
     cells = [c.strip() for c in row.split("│") if c.strip()]
     assert cells[1:3] == ["6", "7"]  # the second "==" of "  x ==== 1"
-    assert "1 rule file(s) failed, 1 rule(s) parsed" in result.output
+    assert "1 rule file failed, 1 rule parsed" in result.output
 
 
 def test_rules_check_several_directories(tmp_path):
     result = invoke("rules", "check", str(default_rules_dir()), str(bad_rules_dir(tmp_path)))
-    assert result.exit_code == 2 and "23 rule(s) parsed" in result.output
+    assert result.exit_code == 2 and "23 rules parsed" in result.output
 
 
 def test_rules_check_missing_directory(tmp_path):
@@ -69,14 +69,14 @@ def test_detect_table_output():
     result = invoke("detect", "--events", str(path))
     assert result.exit_code == 1
     assert "Potential Library Load via ROP Gadgets" in result.stdout
-    assert "updchk.exe (6310)" in result.stdout
+    assert "updchk.exe" in result.stdout and "6310" in result.stdout
 
 
 def test_detect_no_match_exits_0():
     path = FIXTURES / "defense_evasion_process_reflection_descendant" / "negative_explorer_spawns_cmd_normally.ndjson"
     result = invoke("detect", "--events", str(path))
     assert result.exit_code == 0
-    assert "no match" in result.stdout
+    assert "no findings (" in result.stdout
     assert invoke("detect", "--events", str(path), "--json").stdout == ""
 
 
@@ -182,7 +182,7 @@ def test_dirty_vanity_points_at_the_reflection_frame():
 
 def test_console_script_rules_check():
     out = subprocess.run([str(EXE), "rules", "check"], capture_output=True, text=True)
-    assert out.returncode == 0 and "22 rule(s) parsed" in out.stdout
+    assert out.returncode == 0 and "22 rules parsed" in out.stdout
 
 
 def test_console_script_rules_check_failure(tmp_path):

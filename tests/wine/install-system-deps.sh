@@ -17,6 +17,14 @@ echo "system-deps: installing ${missing[*]}" >&2
 for pkg in "${missing[@]}"; do
     case "$pkg" in *:i386) dpkg --print-foreign-architectures | grep -q i386 || dpkg --add-architecture i386 ;; esac
 done
-apt-get update -q >/dev/null 2>&1 || echo "system-deps: apt-get update reported errors; trying anyway" >&2
-DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/tmp/cf-apt.log 2>&1 \
+# Another apt (unattended-upgrades, a colleague's install) may hold the dpkg lock: wait for it,
+# at most LOCK_WAIT seconds, instead of failing at once. Progress is shown (apt's own, one line
+# per package) and kept in /tmp/cf-apt.log; Wine alone takes minutes to download and unpack.
+LOCK_WAIT=${LOCK_WAIT:-600}
+APT=(apt-get -o "DPkg::Lock::Timeout=$LOCK_WAIT" -o Dpkg::Progress-Fancy=0)
+echo "system-deps: installing ${missing[*]} (a few minutes; waits up to ${LOCK_WAIT}s for a held dpkg lock)" >&2
+"${APT[@]}" update -q >/tmp/cf-apt.log 2>&1 || echo "system-deps: apt-get update reported errors; trying anyway" >&2
+DEBIAN_FRONTEND=noninteractive "${APT[@]}" install -y --no-install-recommends "${missing[@]}" 2>&1 \
+    | tee -a /tmp/cf-apt.log | grep -E --line-buffered "^(Get:|Unpacking|Setting up|E:)" | sed -u 's/^/  /' >&2
+[ "${PIPESTATUS[0]}" = 0 ] \
     || { echo "system-deps: apt-get install failed, see /tmp/cf-apt.log" >&2; tail -5 /tmp/cf-apt.log >&2; exit 1; }

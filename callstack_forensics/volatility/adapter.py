@@ -17,15 +17,13 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any, Iterator
 
-from volatility3.framework import constants, exceptions, interfaces, renderers
-from volatility3.framework.configuration import requirements
+from volatility3.framework import constants, exceptions, interfaces
 from volatility3.framework.objects import utility
 from volatility3.framework.symbols.windows import extensions
 from volatility3.plugins.windows import handles, info, pslist, threads, vadinfo
 
-from callstack_forensics.engine.context import WalkOptions
-from callstack_forensics.engine.pe import ImageError, Section, header_layout, section_protection
-from callstack_forensics.memory import (
+from ..engine.pe import ImageError, Section, header_layout, section_protection
+from ..memory import (
     HandleInfo,
     MemoryMissing,
     Module,
@@ -775,26 +773,6 @@ def _vad_type(vad: Any) -> int | None:
     return None
 
 
-def process_requirements() -> list[interfaces.configuration.RequirementInterface]:
-    """What every callstacks plugin needs to open processes and walk their threads."""
-    return [
-        requirements.ModuleRequirement(name="kernel", description="Windows kernel", architectures=["Intel64"]),
-        requirements.ListRequirement(name="pid", element_type=int, description="Process IDs to include", optional=True),
-        requirements.IntRequirement(name="max-frames", description="Frames per stack at most", default=256, optional=True),
-        requirements.IntRequirement(name="max-stack-bytes", description="Stack bytes read per thread at most",
-                                    default=WalkOptions().max_stack_bytes, optional=True),
-        requirements.VersionRequirement(name="pslist", component=pslist.PsList, version=(3, 0, 0)),
-        requirements.VersionRequirement(name="threads", component=threads.Threads, version=(3, 0, 0)),
-    ]
-
-
-def walk_options(config: Any) -> WalkOptions:
-    """The user's limits from ``--max-frames`` and ``--max-stack-bytes``; unset keeps the default."""
-    defaults = WalkOptions()
-    return WalkOptions(max_frames=int(config.get("max-frames") or defaults.max_frames),
-                       max_stack_bytes=int(config.get("max-stack-bytes") or defaults.max_stack_bytes))
-
-
 def list_processes(
     context: interfaces.context.ContextInterface, kernel_module_name: str, pids: list[int] | None = None
 ) -> Iterator[Any]:
@@ -819,4 +797,4 @@ def _reason(exc: Exception) -> str:
     return str(exc) or type(exc).__name__
 
 
-__all__ = ["ObjectTypes", "VolatilityProcess", "list_processes", "open_process", "system_time", "walk_options"]
+__all__ = ["ObjectTypes", "VolatilityProcess", "list_processes", "open_process", "system_time"]

@@ -9,17 +9,21 @@ from. A process that cannot be opened is still listed, with the reason.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from volatility3.framework import interfaces
 
-from callstack_forensics.analysis import AnalysisOptions, analyze
-from callstack_forensics.engine.context import WalkOptions
-from callstack_forensics.yara_scan import YaraScanner, default_yara_dir
+from ..analysis import AnalysisOptions, analyze
+from ..engine.context import WalkOptions
+from ..yara_scan import YaraScanner, default_yara_dir
 
-from .session import KernelSource
+from .requirements import walk_options
+from .source import KernelSource
+
+vollog = logging.getLogger(__name__)
 
 Progress = Callable[[float, str], None]
 
@@ -66,6 +70,19 @@ def collect_events(context: interfaces.context.ContextInterface, kernel: str, pi
     result = analyze(KernelSource(context, kernel), options, VolatilityProgress(progress))
     notes = list(scanner.errors) if scanner is not None else []
     return Collected(result.events, options.pids, notes)
+
+
+def plugin_events(plugin: interfaces.plugins.PluginInterface, with_ancestors: bool = False) -> Collected:
+    """The events for a callstacks plugin, from its configuration (``--pid``, limits, ``--no-yara``);
+    what could not be read is logged as Volatility's plugins log it."""
+    config = plugin.config
+    walk = walk_options(config)
+    collected = collect_events(plugin.context, config["kernel"], config.get("pid"), plugin._progress_callback,
+                               walk.max_frames, yara=not config.get("no-yara"), with_ancestors=with_ancestors,
+                               max_stack_bytes=walk.max_stack_bytes)
+    for note in collected.notes:
+        vollog.warning("%s", note)
+    return collected
 
 
 def rule_dirs(given: list[str] | None, argv: list[str], default: Path) -> list[Path]:
