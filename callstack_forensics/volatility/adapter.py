@@ -33,10 +33,10 @@ from ..memory import (
     RegionKind,
     UNKNOWN_PROTECTION,
     ThreadInfo,
-    Wow64Context,
     merge_sorted,
     page_protection,
 )
+from ..memory.wow64context import read_wow64_context
 
 from .rawstructs import (
     LayoutUnknown,
@@ -54,9 +54,6 @@ vollog = logging.getLogger(__name__)
 USER_LIMIT = 0x7FFFFFFFFFFF
 VAD_TYPE_IMAGE = 2
 # x86 CONTEXT is an ABI layout (winnt.h), not a kernel-build one: these offsets never change.
-CONTEXT32_EBP, CONTEXT32_EIP, CONTEXT32_ESP = 0xB4, 0xB8, 0xC4
-WOW64_CPURESERVED_CONTEXT = 4  # USHORT Flags; USHORT Machine; then the CONTEXT
-WOW64_TLS_CPURESERVED = 1
 READ_ERRORS = (exceptions.InvalidAddressException, exceptions.PagedInvalidAddressException)
 OBJECT_ERRORS = (*READ_ERRORS, AttributeError, ValueError, TypeError, IndexError, struct.error)
 FILETIME_EPOCH = dt.datetime(1601, 1, 1, tzinfo=dt.timezone.utc)
@@ -608,21 +605,9 @@ class VolatilityProcess(ProcessMemory):
 
     def _wow64_context(self, info: ThreadInfo, teb: int) -> None:
         try:
-            obj = self._context.object(
-                self._kernel.symbol_table_name + constants.BANG + "_TEB", layer_name=self._layer_name, offset=teb
-            )
-            area = int(obj.TlsSlots[WOW64_TLS_CPURESERVED])
-            teb32 = int(obj.NtTib.ExceptionList)
-            ctx = self._layer.read(area + WOW64_CPURESERVED_CONTEXT, 0xCC, pad=False)
-            base32, limit32 = struct.unpack("<II", self._layer.read(teb32 + 4, 8, pad=False)) if teb32 else (0, 0)
-        except (READ_ERRORS + (AttributeError, IndexError, struct.error)):
+            info.wow64 = read_wow64_context(lambda address, size: self._layer.read(address, size, pad=False), teb)
+        except (READ_ERRORS + (struct.error,)):
             info.note = (info.note + "; " if info.note else "") + "WOW64 CPU area not readable"
-            return
-        (ebp,) = struct.unpack_from("<I", ctx, CONTEXT32_EBP)
-        (eip,) = struct.unpack_from("<I", ctx, CONTEXT32_EIP)
-        (esp,) = struct.unpack_from("<I", ctx, CONTEXT32_ESP)
-        if eip:
-            info.wow64 = Wow64Context(eip, esp, ebp, base32 or None, limit32 or None)
 
 
 @dataclass(frozen=True, slots=True)
