@@ -19,12 +19,14 @@ from pathlib import Path
 from .assemble import Assembly, assemble
 from .bundled_layout import abi_layout, bundled_isf, bundled_layout
 from .layout import Layout
-from .machine import Machine
+from .machine import KUSER_USER, Machine
 from .modules import Catalog
-from .plan import ProcessPlan, ThreadPlan
+from .physmem import DEFAULT_RAM, PhysicalMemory, parse_ram
+from .plan import ProcessPlan, ThreadPlan, VadPlan
 from .scale import scale_threads
 from .scenario import ProcessSpec, Scenario, ScenarioError, load_scenario
 from .userspace import UserSpaceBuilder, filetime
+from .vad import MM_PROTECTION
 
 SYSTEM_WAIT_REASONS = ("WrQueue", "Executive", "WrQueue", "DelayExecution", "WrFreePage", "Executive")
 
@@ -50,23 +52,27 @@ class ForgeResult:
 
     def summary(self) -> str:
         threads = sum(len(p.threads) for p in self.plans)
-        return (f"{self.image} ({self.image_size // (1024 * 1024)} MiB, {self.pages_used * 4} KiB used): "
+        return (f"{self.image} ({self.image_size // (1024 * 1024)} MiB of RAM, {self.pages_used * 4} KiB in use): "
                 f"{len(self.plans)} processes, {threads} threads, layout {self.layout_identifier} "
                 f"({self.layout_source}), {self.seconds:.2f}s")
 
 
 def forge(scenario_path: str | Path, out_path: str | Path, isf_path: str | Path | None = None,
-          modules_dir: str | Path | None = None, layout: Layout | None = None, threads_scale: int = 1) -> ForgeResult:
+          modules_dir: str | Path | None = None, layout: Layout | None = None, threads_scale: int = 1,
+          ram: str | int = DEFAULT_RAM) -> ForgeResult:
     """Build ``scenario_path`` into ``out_path``; ``layout`` may pass ``isf_path`` already loaded.
 
+    ``ram`` is the machine's physical memory and so the image's size (``4G``, ``512M`` or bytes):
+    realistic by default, and free on disk, since only pages in use are written.
     ``threads_scale`` N gives every process N times its threads (see ``scale.scale_threads``), for
     measuring how the analysis grows with an image."""
+    size = parse_ram(ram)
     started = time.monotonic()
     scenario = scale_threads(load_scenario(scenario_path), threads_scale)
     if layout is None:
         layout = Layout.load(isf_path) if isf_path else bundled_layout()
     catalog = Catalog.load(Path(modules_dir) if modules_dir else None)
-    machine = Machine(layout, abi_layout())
+    machine = Machine(layout, abi_layout(), PhysicalMemory(limit=size))
     plans = build_plans(scenario, catalog, machine)
     assembly = assemble(machine, plans, filetime(scenario.time), scenario.processors)
     out = Path(out_path)
@@ -100,6 +106,9 @@ def kernel_process(scenario: Scenario, spec: ProcessSpec, machine: Machine, used
     plan = ProcessPlan(pid=spec.pid, ppid=spec.ppid, name=spec.name, image_path=None, command_line=None,
                        create_time=filetime(created), session_id=None, user_sid=spec.user or "S-1-5-18",
                        kernel_only=True, handles=spec.handles or 0)
+    # System has an address space like any process: KUSER_SHARED_DATA is in it, under a VAD of its own
+    plan.vads.append(VadPlan(KUSER_USER, KUSER_USER + 0xFFF, MM_PROTECTION["R--"], True, "private", commit_pages=1,
+                             label="KUSER_SHARED_DATA"))
     tid = 8
     for index in range(spec.system_threads):
         while tid in used_tids:
