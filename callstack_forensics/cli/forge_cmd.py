@@ -13,7 +13,7 @@ def register(app: typer.Typer) -> None:
     def forge_command(
         scenario: Path = typer.Argument(..., help="Scenario file (samples/scenarios/*.toml)."),
         output: Path = typer.Option(..., "-o", "--output", help="Raw image to write; symbols go to its folder's symbols/."),
-        isf: Optional[Path] = typer.Option(None, "--isf", help="Real kernel ISF (.json/.json.xz) instead of the bundled layout."),
+        isf: Optional[Path] = typer.Option(None, "--isf", help="Another real kernel ISF (.json/.json.xz) instead of the default (Windows 10 22H2, shipped)."),
         threads_scale: int = typer.Option(1, "--threads-scale", min=1,
                                           help="Give every process N times its threads (each clone its own TID and stack)."),
         ram: str = typer.Option("4G", "--ram", help="Physical memory of the machine, e.g. 4G or 512M: the image's size "

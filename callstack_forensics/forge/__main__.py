@@ -12,7 +12,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m callstack_forensics.forge", description=__doc__)
     parser.add_argument("scenario", help="a scenario file (samples/scenarios/*.toml)")
     parser.add_argument("-o", "--output", required=True, help="the raw image to write")
-    parser.add_argument("--isf", help="a real kernel symbol table (ISF .json or .json.xz) instead of the bundled one")
+    parser.add_argument("--isf", help="another real kernel symbol table (ISF .json or .json.xz) instead of the default (Windows 10 22H2)")
     parser.add_argument("--threads-scale", type=int, default=1, help="give every process N times its threads")
     parser.add_argument("--ram", default="4G", help="physical memory of the machine (the image's size, written sparse)")
     args = parser.parse_args(argv)

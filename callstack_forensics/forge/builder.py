@@ -1,7 +1,7 @@
 """Scenario -> raw memory image (+ the symbol table beside it): the forge's entry point.
 
-``forge(scenario, out)`` builds the image on the bundled layout, or on a real
-kernel symbol table given as ``isf_path``, and writes
+``forge(scenario, out)`` builds the image on the default layout (the shipped Windows 10 22H2
+kernel symbol table), or on another real kernel symbol table given as ``isf_path``, and writes
 ``<out dir>/symbols/windows/ntkrnlmp.pdb/<GUID>-<AGE>.json.xz`` so that
 ``vol -s <out dir>/symbols -f <out>`` finds the symbols by itself.
 """
@@ -9,7 +9,6 @@ kernel symbol table given as ``isf_path``, and writes
 from __future__ import annotations
 
 import datetime as dt
-import json
 import lzma
 import shutil
 import time
@@ -17,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .assemble import Assembly, assemble
-from .bundled_layout import abi_layout, bundled_isf, bundled_layout
+from .abi_layout import abi_layout
+from .default_layout import default_isf_path, default_layout
 from .layout import Layout
 from .machine import KUSER_USER, Machine
 from .modules import Catalog
@@ -70,7 +70,7 @@ def forge(scenario_path: str | Path, out_path: str | Path, isf_path: str | Path 
     started = time.monotonic()
     scenario = scale_threads(load_scenario(scenario_path), threads_scale)
     if layout is None:
-        layout = Layout.load(isf_path) if isf_path else bundled_layout()
+        layout = Layout.load(isf_path) if isf_path else default_layout()
     catalog = Catalog.load(Path(modules_dir) if modules_dir else None)
     machine = Machine(layout, abi_layout(), PhysicalMemory(limit=size))
     plans = build_plans(scenario, catalog, machine)
@@ -78,7 +78,7 @@ def forge(scenario_path: str | Path, out_path: str | Path, isf_path: str | Path 
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     size = machine.phys.save(out)
-    symbols = write_symbols(out.parent / "symbols", layout, Path(isf_path) if isf_path else None)
+    symbols = write_symbols(out.parent / "symbols", layout, Path(isf_path) if isf_path else default_isf_path())
     return ForgeResult(scenario, out, symbols, layout.identifier, layout.source, size, len(machine.phys.pages),
                        time.monotonic() - started, plans, assembly, machine)
 
@@ -123,16 +123,14 @@ def kernel_process(scenario: Scenario, spec: ProcessSpec, machine: Machine, used
     return plan
 
 
-def write_symbols(folder: Path, layout: Layout, isf_path: Path | None) -> Path:
+def write_symbols(folder: Path, layout: Layout, isf_path: Path) -> Path:
     """Put the symbol table where Volatility looks for it: symbols/windows/<pdb>/<GUID>-<AGE>.json.xz."""
     target_dir = folder / "windows" / layout.pdb_name
     target_dir.mkdir(parents=True, exist_ok=True)
     target = target_dir / f"{layout.identifier}.json.xz"
-    if isf_path is not None:
-        if isf_path.name.endswith(".xz"):
+    if isf_path.name.endswith(".xz"):
+        if not target.exists() or target.stat().st_size != isf_path.stat().st_size:
             shutil.copyfile(isf_path, target)
-        else:
-            target.write_bytes(lzma.compress(isf_path.read_bytes()))
-    elif not target.exists():
-        target.write_bytes(lzma.compress(json.dumps(bundled_isf(), separators=(",", ":")).encode()))
+    else:
+        target.write_bytes(lzma.compress(isf_path.read_bytes()))
     return target
