@@ -38,5 +38,12 @@ def base_path(name: str, scenario_path: Path) -> Path | None:
 def merge(scenario_processes: tuple, base_processes: tuple, base_name: str) -> tuple:
     """The scenario's processes, then the base's whose pid the scenario does not use."""
     own = {p.pid for p in scenario_processes}
-    added = tuple(replace(p, where=f"base {base_name}: {p.where}") for p in base_processes if p.pid not in own)
+    added = tuple(_from_base(p, base_name) for p in base_processes if p.pid not in own)
     return tuple(scenario_processes) + added
+
+
+def _from_base(process, base_name: str):
+    """A base process whose messages say it comes from the base file (``base windows10: process[2]``)."""
+    tag = f"base {base_name}: "
+    threads = tuple(replace(t, where=tag + t.where) for t in process.threads)
+    return replace(process, where=tag + process.where, threads=threads)
