@@ -84,7 +84,7 @@ def write_process(m: Machine, va: int, plan: ProcessPlan, extras: "ProcessExtras
     if plan.modules:
         ep.set_if("SectionBaseAddress", plan.modules[0].base)
     _set_wow64(m, ep, extras.wow64_pointer)
-    _set_vad_root(m, ep, extras.vad_root, len(plan.vads))
+    _set_vad_root(m, ep, va, extras.vad_root, len(plan.vads))
     _set_clone_root(m, ep, extras.clone_descriptor)
     m.kput(va, ep)
     return ProcessObject(
@@ -124,16 +124,19 @@ def _set_wow64(m: Machine, ep: StructBuffer, value: int) -> None:
         raise LayoutError(f"{m.layout.source}: _EPROCESS has neither WoW64Process nor Wow64Process")
 
 
-def _set_vad_root(m: Machine, ep: StructBuffer, root: int, count: int) -> None:
+def _set_vad_root(m: Machine, ep: StructBuffer, eprocess_va: int, root: int, count: int) -> None:
     """Windows 8.1+: VadRoot is an _RTL_AVL_TREE, with VadCount and VadHint beside it; Windows 7: the
-    tree hangs off BalancedRoot.RightChild, counted by NumberGenericTableElements, hinted by NodeHint.
-    Readers trust the count (MemProcFS reads no VAD of a tree that says it has none)."""
+    tree hangs off BalancedRoot.RightChild, counted by NumberGenericTableElements, hinted by NodeHint,
+    and the sentinel BalancedRoot is its own parent, as the kernel initialises every AVL table.
+    Readers trust these (MemProcFS reads no VAD of a tree that says it has none, and finds VadRoot
+    without symbols as the kernel pointer right after ExitStatus)."""
     if ep.has("VadRoot.Root"):
         ep.set("VadRoot.Root", root)
         ep.set_if("VadCount", count)
         ep.set_if("VadHint", root)
     elif ep.has("VadRoot.BalancedRoot.RightChild"):
         ep.set("VadRoot.BalancedRoot.RightChild", root)
+        ep.set_if("VadRoot.BalancedRoot.u1.Parent", eprocess_va + ep.offset("VadRoot.BalancedRoot"))
         ep.set_if("VadRoot.NumberGenericTableElements", count)
         ep.set_if("VadRoot.NodeHint", root)
     else:
