@@ -50,6 +50,7 @@ class Seen:
 
     result: ForgeResult
     view: dict
+    kernel_base: int
 
     def process(self, pid: int) -> dict:
         return next(p for p in self.view["processes"] if p["pid"] == pid)
@@ -72,8 +73,9 @@ def images():
         if key not in cache:
             tag = isf.name[:8] if isf else "default"
             result = forge(scenario, folder / tag / f"{scenario.stem}.raw", isf)
-            cache[key] = Seen(result, _read(result.image))
+            cache[key] = Seen(result, _read(result.image), result.machine.kernel_base)
             result.image.unlink()
+            result.machine = None  # 38 images stay cached: keep the plans, drop the memory
         return cache[key]
 
     yield get
@@ -121,7 +123,7 @@ def check_modules(seen: Seen) -> None:
     for plan in seen.result.plans:
         theirs = seen.process(plan.pid)["modules"]
         if plan.kernel_only:  # the kernel's processes show the loaded drivers: the kernel and the HAL
-            kernel = seen.result.machine.kernel_base
+            kernel = seen.kernel_base
             expected = {(kernel, seen.result.assembly.globals.image.size, "ntoskrnl.exe"),
                         (kernel - 0x800000, 0x67000, "hal.dll")}
             assert {(m["base"], m["size"], m["name"].lower()) for m in theirs} == expected, plan.pid
