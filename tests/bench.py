@@ -7,7 +7,8 @@ Sections:
   and the time per thread at each scale (tests/bench_vol.py);
 - unwinder: frames per second on one core with the module cache warm, over the Wine
   captures (real compiled code, real Wine system DLLs);
-- rules: rules x events per second, when the rule engine is present.
+- rules: rules x events per second, when the rule engine is present;
+- the forge: every scenario's build time and disk use (tests/bench_forge.py).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from callstack_forensics.memory.minidump import MinidumpMemory
 from callstack_forensics.engine.modules import ImageCache
 from callstack_forensics.engine.walker import walk_thread
 
-from . import bench_vol
+from . import bench_forge, bench_vol
 from .bench_vol import DETECT, FIXED, MALFIND, THREADS, ScaleResult
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -208,6 +209,9 @@ def main() -> None:
     rules = bench_rules()
     if rules is not None:
         figures.append(rules)
+    print("Forge figures:")
+    forge_lines, forge_targets = bench_forge.forge_section(bench_forge.build_all(OUT / "forge"))
+    targets.extend(forge_targets)
     unwinder = figures[0].value
     targets.append(f"| unwinder >= {UNWINDER_TARGET:,} frames/s | {unwinder:,.0f} | {met(unwinder >= UNWINDER_TARGET)} |")
     lines = [
@@ -227,6 +231,7 @@ def main() -> None:
         *targets,
         "",
         *vol_lines,
+        *forge_lines,
         "## Engine",
         "",
         "| measure | value | target |",

@@ -1,4 +1,4 @@
-"""``callstack-forensics forge SCENARIO.toml -o OUT.raw [--isf FILE] [--threads-scale N]``: build a memory image from a scenario."""
+"""``callstack-forensics forge SCENARIO.toml -o OUT.raw [--isf FILE] [--ram SIZE] [--threads-scale N]``: build a memory image from a scenario."""
 
 from __future__ import annotations
 
@@ -13,15 +13,17 @@ def register(app: typer.Typer) -> None:
     def forge_command(
         scenario: Path = typer.Argument(..., help="Scenario file (samples/scenarios/*.toml)."),
         output: Path = typer.Option(..., "-o", "--output", help="Raw image to write; symbols go to its folder's symbols/."),
-        isf: Optional[Path] = typer.Option(None, "--isf", help="Real kernel ISF (.json/.json.xz) instead of the bundled layout."),
+        isf: Optional[Path] = typer.Option(None, "--isf", help="Another real kernel ISF (.json/.json.xz) instead of the default (Windows 10 22H2, shipped)."),
         threads_scale: int = typer.Option(1, "--threads-scale", min=1,
                                           help="Give every process N times its threads (each clone its own TID and stack)."),
+        ram: str = typer.Option("4G", "--ram", help="Physical memory of the machine, e.g. 4G or 512M: the image's size "
+                                "(written sparse: only the pages in use take disk)."),
     ) -> None:
         """Build a raw Windows x64 memory image that stock Volatility 3 reads."""
         from ..forge import FORGE_ERRORS, forge
 
         try:
-            result = forge(scenario, output, isf, threads_scale=threads_scale)
+            result = forge(scenario, output, isf, threads_scale=threads_scale, ram=ram)
         except FORGE_ERRORS as exc:
             typer.echo(f"forge: {exc}", err=True)
             raise typer.Exit(2)

@@ -8,10 +8,11 @@ kernel symbol tables (ISF JSON) itself and writes every structure through them.
 from .builder import ForgeResult, forge
 from .layout import LayoutError
 from .modules import ModuleError
+from .physmem import PhysicalMemoryFull, RamSizeError
 from .scenario import ScenarioError, load_scenario
 from .stacks import ComposeError
 
-FORGE_ERRORS = (ScenarioError, LayoutError, ModuleError, ComposeError)
+FORGE_ERRORS = (ScenarioError, LayoutError, ModuleError, ComposeError, RamSizeError, PhysicalMemoryFull)
 
 __all__ = ["forge", "ForgeResult", "load_scenario", "FORGE_ERRORS", "ScenarioError", "LayoutError", "ModuleError",
-           "ComposeError"]
+           "ComposeError", "RamSizeError", "PhysicalMemoryFull"]

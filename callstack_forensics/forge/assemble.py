@@ -75,10 +75,8 @@ def assemble(m: Machine, plans: list[ProcessPlan], system_time: int, processors:
 
 
 def _address_space(m: Machine, plan: ProcessPlan, kglobals: KernelGlobals) -> AddressSpace:
-    if plan.kernel_only:
-        space = m.system_space
-    else:
-        space = AddressSpace(m.phys, m.kernel_half)
+    space = m.system_space if plan.kernel_only else AddressSpace(m.phys, m.kernel_half)
+    if space.translate(KUSER_USER) is None:
         space.map_page(KUSER_USER, kglobals.kuser_pfn, KUSER_FLAGS)
     plan.dtb = space.dtb
     return space

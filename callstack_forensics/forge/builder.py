@@ -1,7 +1,7 @@
 """Scenario -> raw memory image (+ the symbol table beside it): the forge's entry point.
 
-``forge(scenario, out)`` builds the image on the bundled layout, or on a real
-kernel symbol table given as ``isf_path``, and writes
+``forge(scenario, out)`` builds the image on the default layout (the shipped Windows 10 22H2
+kernel symbol table), or on another real kernel symbol table given as ``isf_path``, and writes
 ``<out dir>/symbols/windows/ntkrnlmp.pdb/<GUID>-<AGE>.json.xz`` so that
 ``vol -s <out dir>/symbols -f <out>`` finds the symbols by itself.
 """
@@ -9,7 +9,6 @@ kernel symbol table given as ``isf_path``, and writes
 from __future__ import annotations
 
 import datetime as dt
-import json
 import lzma
 import shutil
 import time
@@ -17,14 +16,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .assemble import Assembly, assemble
-from .bundled_layout import abi_layout, bundled_isf, bundled_layout
+from .abi_layout import abi_layout
+from .default_layout import default_isf_path, default_layout
 from .layout import Layout
-from .machine import Machine
+from .machine import KUSER_USER, Machine
 from .modules import Catalog
-from .plan import ProcessPlan, ThreadPlan
+from .physmem import DEFAULT_RAM, PhysicalMemory, parse_ram
+from .plan import ProcessPlan, ThreadPlan, VadPlan
 from .scale import scale_threads
 from .scenario import ProcessSpec, Scenario, ScenarioError, load_scenario
 from .userspace import UserSpaceBuilder, filetime
+from .vad import MM_PROTECTION
 
 SYSTEM_WAIT_REASONS = ("WrQueue", "Executive", "WrQueue", "DelayExecution", "WrFreePage", "Executive")
 
@@ -50,29 +52,33 @@ class ForgeResult:
 
     def summary(self) -> str:
         threads = sum(len(p.threads) for p in self.plans)
-        return (f"{self.image} ({self.image_size // (1024 * 1024)} MiB, {self.pages_used * 4} KiB used): "
+        return (f"{self.image} ({self.image_size // (1024 * 1024)} MiB of RAM, {self.pages_used * 4} KiB in use): "
                 f"{len(self.plans)} processes, {threads} threads, layout {self.layout_identifier} "
                 f"({self.layout_source}), {self.seconds:.2f}s")
 
 
 def forge(scenario_path: str | Path, out_path: str | Path, isf_path: str | Path | None = None,
-          modules_dir: str | Path | None = None, layout: Layout | None = None, threads_scale: int = 1) -> ForgeResult:
+          modules_dir: str | Path | None = None, layout: Layout | None = None, threads_scale: int = 1,
+          ram: str | int = DEFAULT_RAM) -> ForgeResult:
     """Build ``scenario_path`` into ``out_path``; ``layout`` may pass ``isf_path`` already loaded.
 
+    ``ram`` is the machine's physical memory and so the image's size (``4G``, ``512M`` or bytes):
+    realistic by default, and free on disk, since only pages in use are written.
     ``threads_scale`` N gives every process N times its threads (see ``scale.scale_threads``), for
     measuring how the analysis grows with an image."""
+    size = parse_ram(ram)
     started = time.monotonic()
     scenario = scale_threads(load_scenario(scenario_path), threads_scale)
     if layout is None:
-        layout = Layout.load(isf_path) if isf_path else bundled_layout()
+        layout = Layout.load(isf_path) if isf_path else default_layout()
     catalog = Catalog.load(Path(modules_dir) if modules_dir else None)
-    machine = Machine(layout, abi_layout())
+    machine = Machine(layout, abi_layout(), PhysicalMemory(limit=size))
     plans = build_plans(scenario, catalog, machine)
     assembly = assemble(machine, plans, filetime(scenario.time), scenario.processors)
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     size = machine.phys.save(out)
-    symbols = write_symbols(out.parent / "symbols", layout, Path(isf_path) if isf_path else None)
+    symbols = write_symbols(out.parent / "symbols", layout, Path(isf_path) if isf_path else default_isf_path())
     return ForgeResult(scenario, out, symbols, layout.identifier, layout.source, size, len(machine.phys.pages),
                        time.monotonic() - started, plans, assembly, machine)
 
@@ -100,6 +106,9 @@ def kernel_process(scenario: Scenario, spec: ProcessSpec, machine: Machine, used
     plan = ProcessPlan(pid=spec.pid, ppid=spec.ppid, name=spec.name, image_path=None, command_line=None,
                        create_time=filetime(created), session_id=None, user_sid=spec.user or "S-1-5-18",
                        kernel_only=True, handles=spec.handles or 0)
+    # System has an address space like any process: KUSER_SHARED_DATA is in it, under a VAD of its own
+    plan.vads.append(VadPlan(KUSER_USER, KUSER_USER + 0xFFF, MM_PROTECTION["R--"], True, "private", commit_pages=1,
+                             label="KUSER_SHARED_DATA"))
     tid = 8
     for index in range(spec.system_threads):
         while tid in used_tids:
@@ -114,16 +123,14 @@ def kernel_process(scenario: Scenario, spec: ProcessSpec, machine: Machine, used
     return plan
 
 
-def write_symbols(folder: Path, layout: Layout, isf_path: Path | None) -> Path:
+def write_symbols(folder: Path, layout: Layout, isf_path: Path) -> Path:
     """Put the symbol table where Volatility looks for it: symbols/windows/<pdb>/<GUID>-<AGE>.json.xz."""
     target_dir = folder / "windows" / layout.pdb_name
     target_dir.mkdir(parents=True, exist_ok=True)
     target = target_dir / f"{layout.identifier}.json.xz"
-    if isf_path is not None:
-        if isf_path.name.endswith(".xz"):
+    if isf_path.name.endswith(".xz"):
+        if not target.exists() or target.stat().st_size != isf_path.stat().st_size:
             shutil.copyfile(isf_path, target)
-        else:
-            target.write_bytes(lzma.compress(isf_path.read_bytes()))
-    elif not target.exists():
-        target.write_bytes(lzma.compress(json.dumps(bundled_isf(), separators=(",", ":")).encode()))
+    else:
+        target.write_bytes(lzma.compress(isf_path.read_bytes()))
     return target

@@ -1,24 +1,27 @@
-"""The kernel image in memory and the kernel globals Volatility reads.
+"""The kernel image in memory and the kernel globals readers look up.
 
-Volatility finds the kernel by itself: it scans physical memory for the
-debugger data block (tag ``KDBG``), takes its ``KernBase``, checks for ``MZ``
-there and finds the CodeView ``RSDS`` record naming ``ntkrnlmp.pdb`` with the
-symbol table's GUID and age. Every global is then placed at
-``kernel base + symbol address`` from the same table.
+Readers find the kernel as on real hardware: the processor start block below 1 MiB gives the
+page-table root and the kernel entry point; scanning back from the entry they find ``MZ``, the
+``POOLCODE`` section, the export directory naming ``ntoskrnl.exe`` and the CodeView ``RSDS``
+record naming ``ntkrnlmp.pdb`` with the symbol table's GUID and age (Volatility also still finds
+the unencoded debugger data block, tag ``KDBG``). The image is mapped whole with 2 MiB pages, as
+Windows maps ntoskrnl; every global is placed at ``kernel base + symbol address`` from the table.
 """
 
 from __future__ import annotations
 
 import struct
-import uuid
 from dataclasses import dataclass
 
+from .kernel_image import IMAGE_FILE_MACHINE_AMD64, KernelImage, build_kernel_image
+from .lowstub import write_low_stub
 from .machine import KUSER_KERNEL, OB_HEADER_COOKIE, Machine, set_unicode, utf16z
-from .paging import KERNEL_CODE, KERNEL_DATA, PageFlags
+from .paging import KERNEL_DATA, LARGE_PAGE, PageFlags
 from .physmem import PAGE
+from .system_space import map_system_regions
 
-KERNEL_HEADERS = PageFlags(user=False)
-IMAGE_FILE_MACHINE_AMD64 = 0x8664
+KERNEL_LARGE_PAGES = PageFlags(user=False, writable=True, executable=True, dirty=True)
+KERNEL_PHYSICAL = 0x2000000  # where the loader put ntoskrnl: 2 MiB aligned, above the low fixed frames
 KDBG_TAG = 0x4742444B  # "KDBG"
 
 # MM_* protection index -> PAGE_* value: base protections, then NOCACHE, GUARD, WRITECOMBINE variants.
@@ -36,6 +39,7 @@ class KernelGlobals:
     kuser_pfn: int
     process_head: int
     module_head: int
+    image: KernelImage
 
 
 def protect_to_value() -> list[int]:
@@ -47,22 +51,19 @@ def protect_to_value() -> list[int]:
 
 
 def write_kernel(m: Machine, processors: int, system_time: int) -> KernelGlobals:
-    """Write the kernel image headers and every global that does not depend on processes."""
-    _write_headers(m)
+    """Write the kernel image, the start block and every global that does not depend on processes."""
+    image = _write_image(m)
+    write_low_stub(m.phys, m.system_space.dtb, m.kernel_base + image.entry_rva)
+    map_system_regions(m)
     kuser_pfn = _write_kuser(m, processors, system_time)
     _write_scalars(m, processors)
     process_head = m.symbol_va("PsActiveProcessHead")
     module_head = m.symbol_va("PsLoadedModuleList")
     _ensure(m, process_head, 16)
     m.link_list(m.system_space, process_head, [])
-    _write_loaded_modules(m, module_head)
+    _write_loaded_modules(m, module_head, image.size)
     _write_debugger_blocks(m)
-    return KernelGlobals(kuser_pfn, process_head, module_head)
-
-
-def kernel_image_size(m: Machine) -> int:
-    top = max(m.layout.symbol(n) for n in m.layout.symbol_names())
-    return (top + 0x10000 + PAGE - 1) & ~(PAGE - 1)
+    return KernelGlobals(kuser_pfn, process_head, module_head, image)
 
 
 # ---- image ------------------------------------------------------------------
@@ -72,42 +73,20 @@ def _ensure(m: Machine, va: int, size: int, flags: PageFlags = KERNEL_DATA) -> N
     m.system_space.ensure(va, size, flags)
 
 
-def _write_headers(m: Machine) -> None:
+def _write_image(m: Machine) -> KernelImage:
+    """Map the whole image with large pages over one physical run and write its headers, exports and
+    the system-call entry's first instructions (every other byte of it reads as zero)."""
     base = m.kernel_base
-    _ensure(m, base, PAGE, KERNEL_HEADERS)
-    m.kwrite(base, pe_headers(m, kernel_image_size(m)))
+    image = build_kernel_image(m.layout, m.version, base)
+    span = (image.size + LARGE_PAGE - 1) // LARGE_PAGE * LARGE_PAGE
+    run = m.phys.claim_run(KERNEL_PHYSICAL // PAGE, span // PAGE)
+    for offset in range(0, span, LARGE_PAGE):
+        m.system_space.map_large(base + offset, run.start + offset // PAGE, KERNEL_LARGE_PAGES)
+    m.kwrite(base, image.headers)
+    m.kwrite(base + image.exports_rva, image.exports)
     entry = m.symbol_va("KiSystemCall64") if m.layout.has_symbol("KiSystemCall64") else base + 0x2000
-    _ensure(m, entry, len(_SYSCALL_ENTRY), KERNEL_CODE)
     m.kwrite(entry, _SYSCALL_ENTRY)
-
-
-def pe_headers(m: Machine, image_size: int) -> bytes:
-    """DOS + PE32+ headers, one .text and one .data section, and a CodeView debug record."""
-    v = m.version
-    page = bytearray(PAGE)
-    struct.pack_into("<2s58xI", page, 0, b"MZ", 0x80)
-    page[0x80:0x84] = b"PE\0\0"
-    timestamp = 0x5E000000 + v.build
-    struct.pack_into("<HHIIIHH", page, 0x84, IMAGE_FILE_MACHINE_AMD64, 2, timestamp, 0, 0, 0xF0, 0x22)
-    opt = 0x98
-    struct.pack_into(
-        "<HBBIIIIIQIIHHHHHHIIIIHHQQQQII", page, opt,
-        0x20B, 14, 20, 0x300000, 0x100000, 0, 0x1000, 0x1000, m.kernel_base, PAGE, 0x200,
-        v.major, v.minor, v.major, v.minor, v.major, v.minor, 0, image_size, 0x1000, 0x00A1B2C3, 1, 0x4160,
-        0x80000, 0x2000, 0x100000, 0x1000, 0, 16,
-    )
-    debug_rva, cv_rva = 0x400, 0x420
-    struct.pack_into("<II", page, opt + 0x70 + 6 * 8, debug_rva, 28)  # DataDirectory[DEBUG]
-    sections = opt + 0xF0
-    struct.pack_into("<8sIIIIIIHHI", page, sections, b".text", 0x2FF000, 0x1000, 0x2FF000, 0x1000, 0, 0, 0, 0,
-                     0x68000020)
-    struct.pack_into("<8sIIIIIIHHI", page, sections + 40, b".data", image_size - 0x300000, 0x300000,
-                     0x1000, 0x300000, 0, 0, 0, 0, 0xC8000040)
-    codeview = b"RSDS" + uuid.UUID(hex=m.layout.guid).bytes_le + struct.pack("<I", m.layout.age)
-    codeview += m.layout.pdb_name.encode() + b"\0"
-    struct.pack_into("<IIHHIIII", page, debug_rva, 0, timestamp, 0, 0, 2, len(codeview), cv_rva, cv_rva)
-    page[cv_rva : cv_rva + len(codeview)] = codeview
-    return bytes(page)
+    return image
 
 
 # ---- globals ------------------------------------------------------------------
@@ -163,10 +142,9 @@ def _write_scalars(m: Machine, processors: int) -> None:
     _put_symbol(m, "NtBuildLabEx", v.build_lab.encode() + b"\0")
 
 
-def _write_loaded_modules(m: Machine, head: int) -> None:
+def _write_loaded_modules(m: Machine, head: int, size: int) -> None:
     """PsLoadedModuleList with the kernel itself and the HAL."""
     _ensure(m, head, 16)
-    size = kernel_image_size(m)
     modules = [("ntoskrnl.exe", m.kernel_base, size), ("hal.dll", m.kernel_base - 0x800000, 0x67000)]
     links = []
     for name, base, image_size in modules:

@@ -2,7 +2,7 @@
 
 The forge never knows an offset by heart: every struct size, field offset,
 bitfield position, enum value and kernel symbol address comes from here, read
-from an ISF (one of the real kernel builds, or the forge's bundled layout).
+from an ISF (the shipped default, Windows 10 22H2, or another real kernel build).
 Only the JSON is read; Volatility itself is never imported, so the core package
 stays independent of it.
 """

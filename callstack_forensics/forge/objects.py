@@ -20,6 +20,7 @@ KSTACK_REGION = 0xFFFFD3810A000000
 KSTACK_STRIDE = 0x8000
 PROCESS_OBJECT, THREAD_OBJECT = 3, 6
 USER_MODE = 1
+STATUS_PENDING = 0x103  # what a live process's and thread's ExitStatus holds until they exit
 
 _STATES = ["Initialized", "Ready", "Running", "Standby", "Terminated", "Waiting", "Transition", "DeferredReady"]
 
@@ -69,6 +70,7 @@ def write_process(m: Machine, va: int, plan: ProcessPlan, extras: "ProcessExtras
     ep.set_if("SectionSignatureLevel", plan.signature_level)
     ep.set_if("Cookie", (plan.pid * 0x9E3779B1) & 0xFFFFFFFF)
     ep.set_if("OwnerProcessId", plan.ppid)
+    ep.set_if("ExitStatus", STATUS_PENDING)
     ep.set("Peb", plan.peb)
     _set_token(ep, extras.token)
     if extras.session:
@@ -82,7 +84,7 @@ def write_process(m: Machine, va: int, plan: ProcessPlan, extras: "ProcessExtras
     if plan.modules:
         ep.set_if("SectionBaseAddress", plan.modules[0].base)
     _set_wow64(m, ep, extras.wow64_pointer)
-    _set_vad_root(m, ep, va, extras.vad_root)
+    _set_vad_root(m, ep, va, extras.vad_root, len(plan.vads))
     _set_clone_root(m, ep, extras.clone_descriptor)
     m.kput(va, ep)
     return ProcessObject(
@@ -122,13 +124,21 @@ def _set_wow64(m: Machine, ep: StructBuffer, value: int) -> None:
         raise LayoutError(f"{m.layout.source}: _EPROCESS has neither WoW64Process nor Wow64Process")
 
 
-def _set_vad_root(m: Machine, ep: StructBuffer, eprocess_va: int, root: int) -> None:
-    """Windows 8.1+: VadRoot is an _RTL_AVL_TREE; Windows 7: the tree hangs off BalancedRoot.RightChild."""
+def _set_vad_root(m: Machine, ep: StructBuffer, eprocess_va: int, root: int, count: int) -> None:
+    """Windows 8.1+: VadRoot is an _RTL_AVL_TREE, with VadCount and VadHint beside it; Windows 7: the
+    tree hangs off BalancedRoot.RightChild, counted by NumberGenericTableElements, hinted by NodeHint,
+    and the sentinel BalancedRoot is its own parent, as the kernel initialises every AVL table.
+    Readers trust these (MemProcFS reads no VAD of a tree that says it has none, and finds VadRoot
+    without symbols as the kernel pointer right after ExitStatus)."""
     if ep.has("VadRoot.Root"):
         ep.set("VadRoot.Root", root)
+        ep.set_if("VadCount", count)
+        ep.set_if("VadHint", root)
     elif ep.has("VadRoot.BalancedRoot.RightChild"):
         ep.set("VadRoot.BalancedRoot.RightChild", root)
-        ep.set_if("VadRoot.NumberGenericTableElements", 0)
+        ep.set_if("VadRoot.BalancedRoot.u1.Parent", eprocess_va + ep.offset("VadRoot.BalancedRoot"))
+        ep.set_if("VadRoot.NumberGenericTableElements", count)
+        ep.set_if("VadRoot.NodeHint", root)
     else:
         raise LayoutError(f"{m.layout.source}: cannot find where _EPROCESS.VadRoot keeps its root")
 
@@ -271,6 +281,7 @@ def write_thread(m: Machine, plan: ThreadPlan, process: ProcessObject, pid: int,
     et.set("CreateTime.QuadPart", plan.create_time)
     et.set("StartAddress", plan.start_address)
     et.set("Win32StartAddress", plan.win32_start_address)
+    et.set_if("ExitStatus", STATUS_PENDING)
     if not et.set_if("ThreadInserted", 1):
         et.set_if("CrossThreadFlags", 0x2)
     if plan.context is None and not plan.teb:

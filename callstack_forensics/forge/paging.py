@@ -18,8 +18,9 @@ from .physmem import PAGE, PhysicalMemory
 SELF_REF_INDEX = 0x1ED
 KERNEL_HALF = 0xFFFF800000000000
 
-P, RW, US, PWT, PCD, A, D, G = 1, 2, 4, 8, 0x10, 0x20, 0x40, 0x100
+P, RW, US, PWT, PCD, A, D, PS, G = 1, 2, 4, 8, 0x10, 0x20, 0x40, 0x80, 0x100
 NX = 1 << 63
+LARGE_PAGE = 0x200000
 ADDR_MASK = 0x000FFFFFFFFFF000
 TABLE_FLAGS_USER = P | RW | US | A
 TABLE_FLAGS_KERNEL = P | RW | A | D
@@ -37,8 +38,8 @@ class PageFlags:
     executable: bool = False
     dirty: bool = False
 
-    def pte(self, pfn: int) -> int:
-        entry = (pfn << 12) | P | A
+    def pte(self, pfn: int, large: bool = False) -> int:
+        entry = (pfn << 12) | P | A | (PS if large else 0)
         if self.user:
             entry |= US
         else:
@@ -103,6 +104,22 @@ class AddressSpace:
             raise ValueError(f"virtual page {canonical(va):#x} is mapped twice")
         self.phys.put_u64(slot, flags.pte(pfn))
 
+    def map_large(self, va: int, first_pfn: int, flags: PageFlags) -> None:
+        """Map one 2 MiB page (a page-directory entry with PS set) over 512 frames from ``first_pfn``.
+
+        Windows maps its kernel image this way; both ``va`` and the frames must be 2 MiB aligned."""
+        if va % LARGE_PAGE or (first_pfn * PAGE) % LARGE_PAGE:
+            raise ValueError(f"a large page needs 2 MiB alignment: {canonical(va):#x} -> {first_pfn * PAGE:#x}")
+        i4, i3, i2, _ = _indices(va)
+        kernel = canonical(va) >= KERNEL_HALF
+        pdpt = self._next_table(self.dtb + i4 * 8, True, kernel, top=True)
+        assert pdpt is not None
+        pd = self._next_table(pdpt + i3 * 8, True, kernel)
+        assert pd is not None
+        if self.phys.u64(pd + i2 * 8) & P:
+            raise ValueError(f"virtual page {canonical(va):#x} is mapped twice")
+        self.phys.put_u64(pd + i2 * 8, flags.pte(first_pfn, large=True))
+
     def map_new(self, va: int, size: int, flags: PageFlags) -> list[int]:
         """Map fresh zeroed frames over ``[va, va+size)`` (page-aligned); returns the frames."""
         frames = []
@@ -127,6 +144,9 @@ class AddressSpace:
     # ---- access ------------------------------------------------------------
 
     def translate(self, va: int) -> int | None:
+        large = self._large_entry(va)
+        if large is not None:
+            return (large & ADDR_MASK & ~(LARGE_PAGE - 1)) | (va & (LARGE_PAGE - 1))
         slot = self._pte_slot(va, create=False)
         if slot is None:
             return None
@@ -134,6 +154,16 @@ class AddressSpace:
         if not entry & P:
             return None
         return (entry & ADDR_MASK) | (va & (PAGE - 1))
+
+    def _large_entry(self, va: int) -> int | None:
+        """The present 2 MiB page-directory entry mapping ``va``, if a large page maps it."""
+        i4, i3, i2, _ = _indices(va)
+        entry = self.phys.u64(self.dtb + i4 * 8)
+        for index in (i3, i2):
+            if not entry & P:
+                return None
+            entry = self.phys.u64((entry & ADDR_MASK) + index * 8)
+        return entry if entry & P and entry & PS else None
 
     def write(self, va: int, data: bytes) -> None:
         for va_chunk, pa, n in self._chunks(va, len(data)):
@@ -171,6 +201,10 @@ class AddressSpace:
         table = self._next_table(pml4e_addr, create, kernel, top=True)
         for index in (i3, i2):
             if table is None:
+                return None
+            if self.phys.u64(table + index * 8) & PS:
+                if create:
+                    raise ValueError(f"virtual page {canonical(va):#x} lies in a large page")
                 return None
             table = self._next_table(table + index * 8, create, kernel)
         return None if table is None else table + i1 * 8

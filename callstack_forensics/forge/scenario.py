@@ -12,9 +12,11 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+from .basesystem import DEFAULT_BASE, NO_BASE, base_path, default_base_dir, merge
 
 DEFAULT_TIME = dt.datetime(2024, 5, 14, 10, 22, 31, tzinfo=dt.timezone.utc)
 PROTECTIONS = {
@@ -115,15 +117,34 @@ class Scenario:
 # ---- loading ----------------------------------------------------------------------------
 
 
-def load_scenario(path: str | Path) -> Scenario:
+def load_scenario(path: str | Path, with_base: bool = True) -> Scenario:
+    """Read a scenario file, merged with the base system it sits on (see ``basesystem``)."""
     path = Path(path)
+    raw = _read_toml(path)
+    reader = _Reader(path)
+    scenario = reader.scenario(raw)
+    name = reader.base_name(raw)
+    if not with_base or name == NO_BASE:
+        return scenario
+    found = base_path(name, path)
+    if found is None:
+        raise ScenarioError(f"{path.name}: [system].base: no base system '{name}' (looked in {path.parent / 'base'} "
+                            f"and {default_base_dir()}); name one there or write base = \"none\"")
+    if found.resolve() == path.resolve():
+        return scenario
+    base = load_scenario(found, with_base=False)
+    processes = merge(scenario.processes, base.processes, name)
+    reader.check_processes(processes)
+    return replace(scenario, processes=processes)
+
+
+def _read_toml(path: Path) -> dict:
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ScenarioError(f"{path}: cannot read ({exc.strerror})") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"{path}: not valid TOML: {exc}") from exc
-    return _Reader(path).scenario(raw)
 
 
 class _Reader:
@@ -196,7 +217,7 @@ class _Reader:
         if expect is None:
             raise self.fail("top level", "missing required key 'expect' (the rules that must fire; [] for none)")
         system = self.get(raw, "system", dict, "top level", {})
-        self.keys(system, {"time", "boot", "processors"}, "[system]")
+        self.keys(system, {"time", "boot", "processors", "base"}, "[system]")
         time = self.when(system, "time", "[system]", DEFAULT_TIME)
         assert time is not None
         boot = self.when(system, "boot", "[system]", time - dt.timedelta(hours=2, minutes=24))
@@ -209,6 +230,10 @@ class _Reader:
         return Scenario(self.path, self.get(raw, "title", str, "top level", self.path.stem),
                         self.get(raw, "description", str, "top level", ""), expect, time, boot,
                         self.get(system, "processors", int, "[system]", 4), specs)
+
+    def base_name(self, raw: dict) -> str:
+        system = self.get(raw, "system", dict, "top level", {})
+        return self.get(system, "base", str, "[system]", DEFAULT_BASE)
 
     def process(self, table: Any, where: str) -> ProcessSpec:
         if not isinstance(table, dict):

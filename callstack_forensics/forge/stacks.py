@@ -330,8 +330,8 @@ def _stub_ssn(image: MappedImage, function: str) -> int | None:
     """The service number of a Windows-encoded stub (``4c8bd1 b8 imm32 ... 0f05``), else None."""
     if function not in image.entry.functions:
         return None
-    head = image.read(image.address_of(function), 16)
-    if image.entry.bits == 64 and head[:4] == b"\x4c\x8b\xd1\xb8" and b"\x0f\x05" in head[8:12]:
+    head = image.read(image.address_of(function), 24)
+    if image.entry.bits == 64 and head[:4] == b"\x4c\x8b\xd1\xb8" and b"\x0f\x05" in head[8:]:
         return struct.unpack("<I", head[4:8])[0]
     if image.entry.bits == 32 and head[:1] == b"\xb8" and head[5:6] == b"\xba":
         return struct.unpack("<I", head[1:5])[0]
@@ -341,7 +341,7 @@ def _stub_ssn(image: MappedImage, function: str) -> int | None:
 def _syscall_end(image: MappedImage, start: int) -> int:
     head = image.read(start, 32)
     if image.entry.bits == 64:
-        return head.index(b"\x0f\x05") + 2
+        return head.index(b"\x0f\x05", 8) + 2  # after the service number: Windows 10's stubs put it at +0x12
     return head.index(b"\xff\xd2") + 2  # 32-bit: after `call edx` into Wow64SystemServiceCall
 
 

@@ -1,6 +1,6 @@
 """A tiny C-struct language that compiles to Volatility ISF ``user_types``.
 
-The bundled kernel layout is written as Python declarations (field order,
+The fixed-ABI structures (abi_layout) are written as Python declarations (field order,
 types, bitfield widths); offsets and sizes are computed here with natural x64
 alignment, unless a declaration pins an offset (user-mode structures whose
 offsets are a fixed ABI, e.g. the PEB, TEB or KUSER_SHARED_DATA).

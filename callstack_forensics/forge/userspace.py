@@ -246,17 +246,16 @@ class UserSpaceBuilder:
         plan = layout.plan
         area = layout.va.alloc(0x10000, "PEB")
         plan.peb = area
-        plan.vads.append(VadPlan(plan.peb, plan.peb + PAGE - 1, MM_PROTECTION["RW-"], True, "private",
-                                 commit_pages=1, label="PEB"))
+        # a WOW64 process's 32-bit PEB is the page after its PEB, where Windows puts it (readers look there)
+        pages = 2 if plan.wow64 else 1
+        plan.vads.append(VadPlan(plan.peb, plan.peb + pages * PAGE - 1, MM_PROTECTION["RW-"], True, "private",
+                                 commit_pages=pages, label="PEB"))
         heap = layout.va.alloc(HEAP_RESERVE, "heap")
         plan.arena = (heap, heap + HEAP_RESERVE)
         plan.vads.append(VadPlan(heap, heap + HEAP_RESERVE - 1, MM_PROTECTION["RW-"], True, "private",
                                  commit_pages=16, label="heap"))
         if plan.wow64:
-            peb32 = layout.va32.alloc(0x10000, "PEB32")
-            plan.peb32 = peb32
-            plan.vads.append(VadPlan(peb32, peb32 + PAGE - 1, MM_PROTECTION["RW-"], True, "private",
-                                     commit_pages=1, label="PEB32"))
+            plan.peb32 = plan.peb + PAGE
             heap32 = layout.va32.alloc(HEAP_RESERVE, "heap32")
             plan.arena32 = (heap32, heap32 + HEAP_RESERVE)
             plan.vads.append(VadPlan(heap32, heap32 + HEAP_RESERVE - 1, MM_PROTECTION["RW-"], True, "private",

@@ -147,16 +147,26 @@ def syscalls(module: str) -> list[tuple[str, int]]:
     return out
 
 
+# Windows 10 x64's stub after the service number: test byte [7FFE0308h], 1 (KUSER_SHARED_DATA.SystemCall:
+# use int 2Eh); jne +3; syscall; ret; int 2Eh; ret. An idle thread's frame 0 is the byte after `syscall`.
+X64_STUB_TAIL = ("0xf6, 0x04, 0x25, 0x08, 0x03, 0xfe, 0x7f, 0x01", "0x75, 0x03", "0x0f, 0x05", "0xc3", "0xcd, 0x2e",
+                 "0xc3")
+
+
 def stub_source(module: str, arch: str) -> str:
-    """Assembly for the stubs: the exact Windows byte encoding, one 32-byte (x64) or 16-byte slot each."""
+    """Assembly for the stubs: the exact Windows byte encoding, one 32-byte (x64) or 16-byte slot each.
+
+    Each x64 stub is a function of its own with its own .pdata entry (no prolog, no unwind codes),
+    as in Windows' ntdll and win32u: unwinders and readers look a stub up like any function."""
     lines = ["    .text"]
     if arch == "x86" and module == "ntdll":
         lines += ["    .globl _Wow64SystemServiceCall", "    .p2align 4", "_Wow64SystemServiceCall:",
                   "    jmp *_Wow64Transition"]
     for name, ssn in syscalls(module):
         if arch == "x64":
-            body = [".byte 0x4c, 0x8b, 0xd1", ".byte 0xb8", f".long {ssn:#x}", ".byte 0x0f, 0x05", ".byte 0xc3"]
-            lines += [f"    .globl {name}", "    .p2align 5", f"{name}:"] + ["    " + b for b in body]
+            body = [".byte 0x4c, 0x8b, 0xd1", ".byte 0xb8", f".long {ssn:#x}"] + [f".byte {b}" for b in X64_STUB_TAIL]
+            lines += [f"    .globl {name}", "    .p2align 5", f"    .seh_proc {name}", f"{name}:", "    .seh_endprologue"]
+            lines += ["    " + b for b in body] + ["    .seh_endproc"]
         else:
             target = "_Wow64SystemServiceCall" if module == "ntdll" else "_Wow64SystemServiceCallWin32u"
             body = [f"movl ${ssn:#x}, %eax", f"movl ${target}, %edx", "call *%edx", "ret"]

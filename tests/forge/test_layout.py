@@ -1,4 +1,4 @@
-"""The symbol-table abstraction and the bundled layout."""
+"""The symbol-table abstraction, the shipped default layout (Windows 10 22H2) and the ABI definitions."""
 
 from __future__ import annotations
 
@@ -7,17 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from callstack_forensics.forge.bundled_layout import abi_layout, bundled_isf, bundled_layout
+from callstack_forensics.forge.abi_layout import abi_layout
+from callstack_forensics.forge.builds import windows_version
+from callstack_forensics.forge.default_layout import default_isf_path, default_layout
 from callstack_forensics.forge.layout import Layout, LayoutError, StructBuffer
 from callstack_forensics.forge.structdef import F, StructCompiler, U8, U32, U64, Bits, Overlay, struct
-
-# Fields consumers are most tempted to hard-code: the bundled layout must not agree with any real build.
-VOLATILE_FIELDS = [
-    ("_EPROCESS", "ImageFileName"), ("_EPROCESS", "UniqueProcessId"), ("_EPROCESS", "Peb"),
-    ("_EPROCESS", "VadRoot"), ("_EPROCESS", "ThreadListHead"), ("_KTHREAD", "TrapFrame"),
-    ("_KTHREAD", "Teb"), ("_KTHREAD", "KernelStack"), ("_ETHREAD", "Cid"), ("_KTHREAD", "State"),
-]
-
 
 def test_struct_compiler_aligns_packs_and_pins():
     comp = StructCompiler([
@@ -31,25 +25,31 @@ def test_struct_compiler_aligns_packs_and_pins():
     assert types["B"]["fields"]["lo"]["offset"] == 0 and types["B"]["fields"]["a"]["offset"] == 8
 
 
-def test_bundled_guid_is_content_derived_and_stable():
-    first = bundled_isf()["metadata"]["windows"]["pdb"]["GUID"]
-    layout = bundled_layout()
-    assert layout.guid == first and len(first) == 32 and layout.age == 1
-    assert layout.identifier == f"{first}-1"
+def test_default_layout_is_the_shipped_windows10_22h2_table():
+    """Exactly one real table ships, with its licence beside it; the default layout is that build."""
+    layout = default_layout()
+    assert layout.identifier == "606FF669409B00F7FC8C61A9C1670129-1"
+    assert windows_version(layout).label == "10.0.19041.3570"
+    folder = default_isf_path().parent
+    assert sorted(p.name for p in folder.iterdir()) == ["606FF669409B00F7FC8C61A9C1670129-1.json.xz", "LICENSE.JPCERTCC"]
+    assert "BSD" in (folder / "LICENSE.JPCERTCC").read_text()
+    tables = list(default_isf_path().parents[4].rglob("*.json*"))  # the whole package
+    assert tables == [default_isf_path()]
 
 
-def test_bundled_fields_resolve_through_nesting_and_bitfields():
-    layout = bundled_layout()
+def test_fields_resolve_through_nesting_and_bitfields():
+    layout = default_layout()
     ref = layout.field("_MMVAD_SHORT", "u.VadFlags.Protection")
     assert ref.is_bitfield and ref.bit_length == 5
     assert layout.offset("_KUSER_SHARED_DATA", "NtMajorVersion") == 0x26C  # Volatility reads it at a fixed offset
     assert layout.offset("_POOL_HEADER", "PoolTag") == 4 and layout.type_size("_POOL_HEADER") == 16
     assert layout.offset("_MMVAD_SHORT", "VadNode") == 0 and layout.offset("_MMVAD", "Core") == 0
     assert layout.offset("_TEB", "TlsSlots[1]") == 0x1488
+    assert layout.offset("_EPROCESS", "UniqueProcessId") == 0x440  # the 19041 offset every tool knows
 
 
 def test_struct_buffer_writes_bitfields_without_clobbering():
-    buf = StructBuffer(bundled_layout(), "_MMVAD_SHORT")
+    buf = StructBuffer(default_layout(), "_MMVAD_SHORT")
     buf.set("u.VadFlags.Protection", 6)
     buf.set("u.VadFlags.PrivateMemory", 1)
     assert buf.get("u.VadFlags.Protection") == 6 and buf.get("u.VadFlags.PrivateMemory") == 1
@@ -59,9 +59,9 @@ def test_struct_buffer_writes_bitfields_without_clobbering():
 
 def test_missing_field_error_names_it():
     with pytest.raises(LayoutError, match=r"_EPROCESS\.NoSuchField"):
-        bundled_layout().field("_EPROCESS", "NoSuchField")
+        default_layout().field("_EPROCESS", "NoSuchField")
     with pytest.raises(LayoutError, match="no type _NOPE"):
-        bundled_layout().type_size("_NOPE")
+        default_layout().type_size("_NOPE")
 
 
 def test_bad_isf_file_gives_clear_error(tmp_path: Path):
@@ -73,12 +73,10 @@ def test_bad_isf_file_gives_clear_error(tmp_path: Path):
         Layout.load(tmp_path / "missing.json.xz")
 
 
-def test_real_isf_loads_and_differs_from_bundled(real_isf: Path):
+def test_real_isf_loads(real_isf: Path):
     real = Layout.load(real_isf)
-    bundled = bundled_layout()
     assert real.identifier == real_isf.name[: -len(".json.xz")]
-    for struct_name, field in VOLATILE_FIELDS:
-        assert real.offset(struct_name, field) != bundled.offset(struct_name, field), (struct_name, field)
+    assert real.offset("_EPROCESS", "UniqueProcessId") > 0 and real.type_size("_ETHREAD") > 0x400
 
 
 def test_abi_layout_matches_volatility_wow64_table():

@@ -52,7 +52,7 @@ class ImageCache:
         key = (str(scenario), str(isf) if isf else None)
         with self.lock:
             if key not in self.images:
-                tag = (isf.name[:8] if isf else "bundled")
+                tag = (isf.name[:8] if isf else "default")
                 out = self.root / f"{scenario.stem}-{tag}" / f"{scenario.stem}.raw"
                 forged = Forged(forge(scenario, out, isf))
                 forged.result.machine = None  # hundreds of images stay cached: keep plans, drop their memory

@@ -96,6 +96,9 @@ class ImageCase:
         return ImageTask(self.index, self.scenario, patches, cut)
 
 
+FUZZ_RAM = "64M"
+
+
 @dataclass
 class ImageCorpus:
     """The forged scenarios, each forged on first use into ``folder`` (symbols beside them)."""
@@ -106,7 +109,9 @@ class ImageCorpus:
 
     def view(self, name: str) -> ForgedView:
         if name not in self.views:
-            result = forge(REPO / "samples" / "scenarios" / f"{name}.toml", self.folder / f"{name}.raw")
+            # 64 MiB of RAM, not the default 4 GiB: every case reads its base image into memory and writes
+            # the mutated copy in full (not sparse), so the machine is kept as small as the forge allows
+            result = forge(REPO / "samples" / "scenarios" / f"{name}.toml", self.folder / f"{name}.raw", ram=FUZZ_RAM)
             self.views[name] = ForgedView(result)
         return self.views[name]
 

@@ -1,4 +1,4 @@
-"""Forged images for the plugin tests, built once per session (bundled layout and real ISFs)."""
+"""Forged images for the plugin tests, built once per session (default layout and the other real ISFs)."""
 
 from __future__ import annotations
 

@@ -51,6 +51,7 @@ def hostile_scenario() -> str:
 
     return "\n".join([
         'title = "hostile strings in every field the report prints"\nexpect = []\n',
+        '[system]\nbase = "none"\n',  # only these processes: the filter tests count them
         '[[process]]\npid = 4\nname = "System"\nkernel = true\nsystem_threads = 2\n',
         f"[[process]]\npid = 8\nppid = 4\nname = {s(KERNEL_NAME)}\nkernel = true\nsystem_threads = 1\n",
         gui(4120, 3140, NAME_SCRIPT, f"path = {s(EXE_PATH)}\ncommand_line = {s(COMMAND_LINE)}\n"
