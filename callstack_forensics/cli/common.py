@@ -186,9 +186,13 @@ def check_filters_matched(path: Path, opts: RunOptions, analysis: Analysis) -> N
             raise SourceError(filter_miss("--tid", opts.tids, path, "thread", threads))
 
 
+SHOWN_IDS = 40  # a booted Windows runs 100-200 processes; the first 40 ids say enough to try again
+
+
 def filter_miss(option: str, wanted: list[int], path: Path, kind: str, present: list[int]) -> str:
     """Names what was asked for and what the source holds, so the next try can be right."""
-    shown = ", ".join(map(str, present[:12])) + (f" and {len(present) - 12} more" if len(present) > 12 else "")
+    shown = ", ".join(map(str, present[:SHOWN_IDS])) + (
+        f" and {len(present) - SHOWN_IDS} more" if len(present) > SHOWN_IDS else "")
     asked = " ".join(f"{option} {n}" for n in wanted)
     holds = f"it holds {plural(len(present), kind)}: {shown}" if present else f"it holds no {kind}"
     return f"{asked}: no such {kind} in {path}; {holds}"
