@@ -25,6 +25,8 @@ def finding_from_match(match: Match) -> Finding:
                       techniques=techniques(rule.threat))
     finding.frames = [f for f in (_matched_frame(match.events, path, index) for path, index in match.matched_frames)
                       if f is not None]
+    finding.prevalence = next((p for p in (_get(e, "process.thread.Ext.call_stack_prevalence") for e in match.events)
+                               if isinstance(p, dict)), None)
     return finding
 
 

@@ -135,6 +135,17 @@ class Finding:
     evidence: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     techniques: list[str] = field(default_factory=list)  # MITRE ATT&CK, from the rule's [[threat]]
+    # how many threads and processes of the image share the finding's thread's stack shape
+    prevalence: dict[str, Any] | None = None
+
+    @property
+    def prevalence_text(self) -> str | None:
+        """``unique in the image`` or ``shared by 12 threads in 5 processes``."""
+        if not self.prevalence:
+            return None
+        if self.prevalence.get("unique"):
+            return "its stack is unique in the image"
+        return f"its stack is shared by {self.prevalence['threads']} threads in {self.prevalence['processes']} processes"
 
     @property
     def severity_rank(self) -> int:
@@ -146,6 +157,7 @@ class Finding:
                      "description": self.description, "query": self.query, "techniques": self.techniques},
             "pid": self.pid, "process": self.process, "tid": self.tid, "events": self.event_actions,
             "frames": [f.to_json() for f in self.frames], "evidence": self.evidence,
+            "stack_prevalence": self.prevalence,
         }
 
 

@@ -145,8 +145,12 @@ def stack_table(stack: ThreadStack, show_bytes: bool = False, name: str | None =
     """The thread's frames; for a crash dump's faulting thread, first its stack at the fault
     (the exception's own context, as WinDbg's ``.ecxr``), then where the thread is now."""
     title = escape(f"PID {stack.pid} {name or stack.process_name}  TID {stack.tid}")
+    note = stack.note
+    if stack.integrity:  # the stack verdict: which integrity checks failed, and why
+        verdict = "verdict: " + "; ".join(f"{f.check} ({f.detail})" for f in stack.integrity)
+        note = f"{note}; {verdict}" if note else verdict
     now = _frames_table(title + ("  (now)" if stack.exception else ""), stack.frames, stack.stop_reason,
-                        stack.note, show_bytes)
+                        note, show_bytes)
     if stack.exception is None:
         return now
     exc = stack.exception

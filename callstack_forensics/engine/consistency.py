@@ -112,6 +112,18 @@ def resolver_for(ctx: ProcessContext, bits: int) -> ThunkResolver:
     return resolver
 
 
+def is_kernel_entry(ctx: ProcessContext, frame: Frame) -> bool:
+    """Is ``frame`` in one of ntdll's kernel entry points? The frame below one is the instruction
+    the kernel interrupted (a system call, a fault), not a return address."""
+    lookup = frame.address - 1 if frame.index else frame.address
+    module = ctx.module(lookup)
+    image = ctx.image_of(module)
+    if module is None or image is None or module.name.lower() != "ntdll.dll":
+        return False
+    export = export_for(image, lookup - module.base)
+    return export is not None and export.name in KERNEL_ENTRY_POINTS
+
+
 def function_start(ctx: ProcessContext, address: int, is_return: bool) -> int | None:
     """Where the function at ``address`` begins (a return address is looked up one byte back,
     in its call): from ``.pdata`` (indirect and chained entries followed to the primary), or

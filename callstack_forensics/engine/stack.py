@@ -200,6 +200,7 @@ class ThreadStack:
     is_wow64: bool = False
     thread: Any = None  # the ThreadInfo it was built from
     exception: ExceptionStack | None = None  # a crash dump's faulting thread, at the fault
+    integrity: list[Any] = field(default_factory=list)  # integrity.IntegrityFailure: empty is a clean stack
 
     @property
     def complete(self) -> bool:
@@ -220,4 +221,13 @@ class ThreadStack:
             out["note"] = self.note
         if self.exception is not None:
             out["exception"] = self.exception.to_json()
+        out["stack_integrity"] = integrity_fields(self.integrity)
         return out
+
+
+def integrity_fields(failures: list[Any]) -> dict[str, Any]:
+    """``stack_integrity``: ``verdict`` clean or suspicious, the checks that failed, and how."""
+    if not failures:
+        return {"verdict": "clean"}
+    return {"verdict": "suspicious", "checks": sorted({f.check for f in failures}),
+            "failures": [f.to_json() for f in failures]}

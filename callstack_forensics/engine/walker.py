@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from .context import ProcessContext, WalkOptions
 from .decorate import make_frame
 from ..memory import ExceptionInfo, MemoryMissing, ProcessMemory, ThreadInfo
-from .consistency import call_leads_to
+from .consistency import call_leads_to, is_kernel_entry
+from .integrity import verdict
 from .modules import ImageCache
 from .scan import choose_return
 from .stack import ExceptionStack, FoundBy, Frame, StopReason, ThreadStack, Trust
@@ -50,6 +51,7 @@ def walk_thread(ctx: ProcessContext, thread: ThreadInfo) -> ThreadStack:
         stack.stop_reason = stack.stop_reason or StopReason.UNREADABLE
     if thread.exception is not None:
         stack.exception = walk_exception(ctx, thread, thread.exception)
+    stack.integrity = verdict(ctx, stack, thread)
     return stack
 
 
@@ -204,6 +206,11 @@ def walk_registers(
         assert new.rip is not None and new.rsp is not None
         seen.add((new.rip, new.rsp))
         frame = make_frame(ctx, len(frames), new.rip, step.method, True, new.rsp, trust=step.trust)
+        if frame.call_verified is False and is_kernel_entry(ctx, frames[-1]):
+            # below KiUserApcDispatcher & co. may lie the instruction the kernel interrupted to run
+            # them (after a syscall, at a fault): no call precedes it, and none was expected to
+            frame.call_verified = None
+            frame.note = frame.note or f"where the kernel interrupted the thread to run {frames[-1].symbol_info}"
         frame.call_consistent = (step.consistent if step.method is FoundBy.SCANNED
                                  else call_leads_to(ctx, frame.call_target, frames[-1]))
         if unusable and frame.note is None:
@@ -274,12 +281,15 @@ def _unwind_step(ctx: ProcessContext, cur: Registers, frame0: bool) -> _Step:
 
 def _accept_unwound(ctx: ProcessContext, new: Registers, rip: int) -> _Step:
     """Unwind data located the return slot: its value is a frame unless the source rules it
-    out (not code; or memory of unknown kind whose bytes show no call before it). Then the
-    slot is no frame and a scan resumes above it, never inside the failed frame."""
+    out (not mapped at all; or memory of unknown kind whose bytes show no call before it). Then
+    the slot is no frame and a scan resumes above it, never inside the failed frame. A value in
+    mapped memory that is not executable stays a frame: where a sleeping implant flipped its
+    code to RW (Ekko, Foliage), that frame is the evidence, whatever its encrypted bytes show."""
     if not new.rip:
         return _Step(new)
     check = ctx.return_check(new.rip)
-    if check.code is False or (check.code is None and check.call.verified is False):
+    unmapped = check.code is False and ctx.region(new.rip) is None
+    if unmapped or (check.code is None and check.call.verified is False):
         return _Step(None, failure=f"unwind data at {rip:#x} gave a non-code return address {new.rip:#x}",
                      resume=new.rsp)
     return _Step(new, trust=check.located_trust)

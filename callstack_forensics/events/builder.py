@@ -13,7 +13,8 @@ from typing import Any, Iterator
 
 from ..engine.context import ProcessContext
 from ..memory import Module, RegionKind
-from ..engine.stack import UNBACKED, UNKNOWN
+from ..engine.stack import UNBACKED, UNKNOWN, integrity_fields
+from ..hunt.prevalence import ShapeCounts
 from .evidence import event_header, evidence
 from .identity import process_fields, timestamp, user_fields
 from .lineage import CreatorLink, ForkVerdict, fork_verdicts, link_creators, parent_of
@@ -33,7 +34,7 @@ def build_events(snapshot: Snapshot, tables: SyscallTables | None = None) -> lis
     links = link_creators(snapshot.processes, analyses)
     forks = fork_verdicts(snapshot.processes, analyses, links)
     by_pid = {v.info.pid: v for v in snapshot.processes}
-    builder = _Builder(snapshot, volumes, by_pid)
+    builder = _Builder(snapshot, volumes, by_pid, ShapeCounts(s for v in snapshot.processes for s in v.stacks))
     events: list[dict[str, Any]] = []
     for view in snapshot.processes:
         if snapshot.emitted(view):
@@ -77,10 +78,12 @@ def merge(into: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
 class _Builder:
     """Per-snapshot state shared by the event functions (volumes, processes by pid)."""
 
-    def __init__(self, snapshot: Snapshot, volumes: VolumeMap, by_pid: dict[int, ProcessView]) -> None:
+    def __init__(self, snapshot: Snapshot, volumes: VolumeMap, by_pid: dict[int, ProcessView],
+                 shapes: ShapeCounts) -> None:
         self.snapshot = snapshot
         self.volumes = volumes
         self.by_pid = by_pid
+        self.shapes = shapes
 
     def process(self, view: ProcessView) -> dict[str, Any]:
         return process_fields(view, parent_of(view, self.by_pid), self.volumes)
@@ -181,6 +184,13 @@ class _Builder:
                 ext[key] = getattr(thread, key)
         if analysis.syscall is not None:
             ext["syscall"] = analysis.syscall.to_ecs()
+        ext["stack_integrity"] = integrity_fields(stack.integrity)
+        prevalence = self.shapes.of(stack)
+        if prevalence is not None:
+            ext["call_stack_prevalence"] = prevalence.to_ecs()
+        records = [r.to_ecs() for r in view.context_records if r.tid == stack.tid]
+        if records:
+            ext["context_records"] = records
         if getattr(thread, "impersonation_sid", None):
             ext["impersonating"] = True
         created = timestamp(getattr(thread, "create_time", None))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..engine.context import ProcessContext
 from ..memory import ProcessInfo
@@ -24,6 +25,8 @@ class ProcessView:
     stacks: list[ThreadStack] = field(default_factory=list)
     yara: ProcessYara | None = None
     note: str | None = None
+    # CONTEXT records of sleep obfuscation found in the process's private memory (hunt.contexts)
+    context_records: list[Any] = field(default_factory=list)
 
 
 @dataclass(slots=True)

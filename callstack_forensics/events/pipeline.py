@@ -16,6 +16,7 @@ from ..memory import ProcessInfo, ProcessMemory, ThreadInfo
 from ..engine.modules import ImageCache
 from ..engine.stack import StopReason, ThreadStack
 from ..engine.walker import walk_thread
+from ..hunt.contexts import find_context_records
 from ..yara_scan import YaraScanner
 from .builder import build_events
 from .model import ProcessView, Snapshot
@@ -41,13 +42,21 @@ class EventPipeline:
             threads, notes = [], notes + [f"threads not listed ({exc})"]
         stacks = [_walk(ctx, thread) for thread in threads if not tids or thread.tid in tids]
         ctx.cache.clear()  # the walks are done: their stack pages would only weigh on the run's memory
+        records = []
+        try:
+            scan = find_context_records(ctx, threads)
+            records = scan.records
+            if scan.note:
+                notes.append(scan.note)
+        except Exception as exc:  # a hostile region list: the process keeps its events
+            notes.append(f"CONTEXT-record scan failed ({exc})")
         yara = None
         if self.yara is not None and self.yara.available:
             try:
                 yara = self.yara.scan(memory)
             except Exception as exc:
                 notes.append(f"YARA scan failed ({exc})")
-        return ProcessView(memory.process, ctx, stacks, yara, "; ".join(notes) or None)
+        return ProcessView(memory.process, ctx, stacks, yara, "; ".join(notes) or None, records)
 
     @staticmethod
     def identity_only(info: ProcessInfo, note: str | None = None) -> ProcessView:

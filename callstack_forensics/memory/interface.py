@@ -212,6 +212,9 @@ class ThreadInfo:
     impersonation_sid: str | None = None  # the user SID of the token the thread impersonates, if any
     object_address: int | None = None  # where the thread object (_ETHREAD) lies, for evidence
     exception: ExceptionInfo | None = None  # a crash dump's exception, on the thread that raised it
+    # (stack base, stack limit) of the fiber the thread runs, when its TEB says it runs fibers
+    # (HasFiberData): the stack a fiber switch legitimately moves RSP to
+    fiber_stack: tuple[int, int] | None = None
 
     @property
     def rip(self) -> int | None:

@@ -74,6 +74,7 @@ class StackView:
     # context), shown before where the thread is now, and what the exception was
     exception: "StackView | None" = None
     exception_label: str = ""
+    integrity: tuple[str, ...] = ()  # the checks the stack's verdict failed (empty: clean)
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,7 +216,8 @@ def stack_view(stack: ThreadStack, anchor: str, matched: set[int]) -> StackView:
         exception, label = stack_view(at_fault, f"{anchor}-exception", set()), exc.description
     return StackView(stack.pid, stack.tid, stack.process_name, anchor, frames, summary_string(stack.frames),
                      stack.stop_reason.value if stack.stop_reason else "", stack.note or "", stack.is_wow64,
-                     sum(1 for s in styles if s.unbacked), sum(1 for s in styles if s.rwx), exception, label)
+                     sum(1 for s in styles if s.unbacked), sum(1 for s in styles if s.rwx), exception, label,
+                     tuple(sorted({f.check for f in stack.integrity})))
 
 
 def hex_lines(text: str) -> tuple[str, ...]:

@@ -38,6 +38,9 @@ from ..memory import (
 )
 from ..memory.wow64context import read_wow64_context
 
+HAS_FIBER_DATA = 0x4  # TEB.SameTebFlags: the thread was converted to a fiber
+FIBER_STACK_BASE = 0x10  # x64 FIBER: FiberData, ExceptionList, StackBase, StackLimit, DeallocationStack
+
 from .rawstructs import (
     LayoutUnknown,
     LoaderEntry,
@@ -601,7 +604,26 @@ class VolatilityProcess(ProcessMemory):
             info.note = (
                 f"trap frame rsp {regs['rsp']:#x} outside the TEB's stack [{info.stack_limit or 0:#x}, {info.stack_base:#x}]"
             )
+            info.fiber_stack = self._fiber_stack(info.teb)
         info.registers = regs
+
+    def _fiber_stack(self, teb: int | None) -> tuple[int, int] | None:
+        """(StackBase, StackLimit) of the fiber a thread runs, when its TEB says it runs fibers
+        (SameTebFlags.HasFiberData; NtTib.FiberData then points at the FIBER, whose StackBase and
+        StackLimit follow FiberData and ExceptionList). Read only for a thread whose RSP left the
+        TEB's stack: the one case a fiber explains."""
+        if not teb:
+            return None
+        try:
+            obj = self._context.object(
+                self._kernel.symbol_table_name + constants.BANG + "_TEB", layer_name=self._layer_name, offset=teb)
+            if not obj.has_member("SameTebFlags") or not int(obj.SameTebFlags) & HAS_FIBER_DATA:
+                return None
+            fiber = int(obj.NtTib.FiberData)
+            base, limit = struct.unpack("<QQ", self._layer.read(fiber + FIBER_STACK_BASE, 16, pad=False))
+        except (READ_ERRORS + (struct.error,)):
+            return None
+        return (base, limit) if limit < base else None
 
     def _wow64_context(self, info: ThreadInfo, teb: int) -> None:
         try:

@@ -21,7 +21,7 @@ vollog = logging.getLogger(__name__)
 
 COLUMNS = [("PID", int), ("Process", str), ("TID", int), ("Frame", int), ("Address", format_hints.Hex),
            ("Symbol", str), ("Region", str), ("Protection", str), ("Found", str), ("CallVerified", bool),
-           ("Trust", str), ("Note", str)]
+           ("Trust", str), ("Verdict", str), ("Note", str)]
 BYTES_COLUMNS = [("LeadingBytes", format_hints.HexBytes), ("TrailingBytes", format_hints.HexBytes)]
 
 
@@ -71,16 +71,18 @@ class Stacks(interfaces.plugins.PluginInterface):
 def _process_row(info: ProcessInfo, note: str, show_bytes: bool) -> tuple[int, tuple]:
     """A row about a whole process (no thread): why it or part of it could not be read."""
     na = renderers.NotAvailableValue()
-    row = (info.pid, info.name) + (na,) * 9 + (note,)
+    row = (info.pid, info.name) + (na,) * 10 + (note,)
     return (0, row + ((na, na) if show_bytes else ()))
 
 
 def _rows(stack: ThreadStack, show_bytes: bool) -> Iterator[tuple[int, tuple]]:
     na = renderers.NotAvailableValue()
     if not stack.frames:
-        row = (stack.pid, stack.process_name, stack.tid) + (na,) * 8 + (stack.note or "no frames",)
+        row = (stack.pid, stack.process_name, stack.tid) + (na,) * 9 + (stack.note or "no frames",)
         yield (0, row + ((na, na) if show_bytes else ()))
         return
+    # the thread's stack verdict, on each of its rows: clean, or the integrity checks it failed
+    verdict = ", ".join(sorted({f.check for f in stack.integrity})) or "clean"
     for frame in stack.frames:
         last = frame.index == len(stack.frames) - 1
         note = frame.note or (stack.note if last and stack.note else "")
@@ -98,6 +100,7 @@ def _rows(stack: ThreadStack, show_bytes: bool) -> Iterator[tuple[int, tuple]]:
             frame.method.value,
             na if frame.call_verified is None else frame.call_verified,
             frame.trust.value,
+            verdict,
             note,
         )
         if show_bytes:
