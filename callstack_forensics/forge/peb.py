@@ -183,6 +183,9 @@ def write_peb32(m: Machine, space: AddressSpace, arena: UserArena, plan: Process
 # ---- TEBs -----------------------------------------------------------------------
 
 
+HAS_FIBER_DATA = 0x4  # TEB.SameTebFlags: the thread was converted to a fiber
+
+
 def write_teb(m: Machine, space: AddressSpace, plan: ProcessPlan, thread: ThreadPlan, cpu_area: int) -> None:
     """A thread's TEB; for WOW64 threads also the 32-bit TEB and the CPU area with the 32-bit context."""
     assert thread.teb is not None
@@ -194,6 +197,9 @@ def write_teb(m: Machine, space: AddressSpace, plan: ProcessPlan, thread: Thread
     teb.set("ClientId.UniqueThread", thread.tid)
     teb.set("ProcessEnvironmentBlock", plan.peb)
     teb.set_if("DeallocationStack", thread.stack_base - 0x100000)
+    if thread.fiber is not None:
+        teb.set("NtTib.FiberData", thread.fiber)
+        teb.set_if("SameTebFlags", HAS_FIBER_DATA)
     if thread.wow64 is not None:
         teb.set("NtTib.ExceptionList", thread.wow64.teb32)
         teb.set("TlsSlots[1]", cpu_area)

@@ -59,6 +59,7 @@ class ThreadPlan:
     wow64: Wow64Context | None = None
     cpu_area: int | None = None    # WOW64: where TEB64.TlsSlots[1] points
     impersonation_sid: str | None = None
+    fiber: int | None = None  # the FIBER structure of the fiber the thread runs (TEB.NtTib.FiberData)
     frames: list[str] = field(default_factory=list)  # the call chain as the scenario named it
     return_addresses: list[int] = field(default_factory=list)  # frame 0 first (rip), as laid out
     return_addresses32: list[int] = field(default_factory=list)  # the 32-bit half of a WOW64 thread

@@ -52,6 +52,8 @@ class RegionSpec:
     content: bytes = b""
     paged_out: tuple[int, ...] = ()
     arch: str = "x64"
+    # CONTEXT records to write into the region: (RIP as a frame name, tid whose RSP the record holds)
+    contexts: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,8 @@ class ThreadSpec:
     start: str | None = None
     args: tuple[tuple[str, object], ...] = ()
     impersonating: str | None = None
+    stack_in: str | None = None  # a region the thread's stack is laid out in (RSP outside the TEB's stack)
+    fiber: str | None = None  # a region that is the stack of the fiber the thread runs
     where: str = ""
 
 
@@ -300,8 +304,8 @@ class _Reader:
     def region(self, table: Any, where: str) -> RegionSpec:
         if not isinstance(table, dict):
             raise self.fail(where, "expected a table ([[process.region]])")
-        self.keys(table, {"name", "address", "size", "protection", "kind", "file", "content", "paged_out", "arch"},
-                  where)
+        self.keys(table, {"name", "address", "size", "protection", "kind", "file", "content", "paged_out", "arch",
+                          "contexts"}, where)
         name = self.get(table, "name", str, where, required=True)
         where = f"{where} ({name})"
         size = self.get(table, "size", int, where, required=True)
@@ -328,7 +332,18 @@ class _Reader:
         if len(content) > size:
             raise self.fail(f"{where}.content", f"{len(content):#x} bytes do not fit in {size:#x}")
         return RegionSpec(name, size, address, PROTECTIONS[protection.upper()], kind, file, content, tuple(paged),
-                          self.get(table, "arch", str, where, "x64"))
+                          self.get(table, "arch", str, where, "x64"), self.contexts(table, where))
+
+    def contexts(self, table: dict, where: str) -> tuple[tuple[str, int], ...]:
+        """``contexts = [{rip = "ntdll.dll!NtContinue", thread = 4124}, ...]``."""
+        out = []
+        for i, item in enumerate(self.get(table, "contexts", list, where, [])):
+            here = f"{where}.contexts[{i}]"
+            if not isinstance(item, dict):
+                raise self.fail(here, "expected a table {rip = \"module!Function\", thread = TID}")
+            self.keys(item, {"rip", "thread"}, here)
+            out.append((self.get(item, "rip", str, here, required=True), self.get(item, "thread", int, here, required=True)))
+        return tuple(out)
 
     def content(self, value: Any, where: str) -> bytes:
         if value is None:
@@ -354,7 +369,7 @@ class _Reader:
         raise self.fail(where, f"unknown content kind '{kind}' (hex, text, file)")
 
     THREAD_KEYS = {"tid", "count", "stack", "stack32", "state", "wait_reason", "syscall", "encoding", "created",
-                   "start", "args", "impersonating", "like"}
+                   "start", "args", "impersonating", "like", "stack_in", "fiber"}
 
     def thread(self, table: Any, where: str, exe: str = "") -> ThreadSpec:
         if not isinstance(table, dict):
@@ -389,6 +404,8 @@ class _Reader:
             start=self.get(table, "start", str, where),
             args=tuple(self.get(table, "args", dict, where, {}).items()),
             impersonating=self.get(table, "impersonating", str, where),
+            stack_in=self.get(table, "stack_in", str, where),
+            fiber=self.get(table, "fiber", str, where),
             where=where,
         )
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .addresses import VaAllocator
-from .codespace import CodeRegion, CodeSpace
+from .codespace import CodeRegion, CodeSpace, FrameError
 from .modules import Catalog, MappedImage, ModuleError, bind_imports, bind_loader_pointers
 from .plan import LoadedModule, PageWrite, ProcessPlan, ThreadPlan, UserContext, VadPlan, Wow64Context
 from .scenario import ProcessSpec, RegionSpec, Scenario, ScenarioError, ThreadSpec
@@ -38,6 +38,20 @@ DEFAULT_USER = "S-1-5-21-3623811015-3361044348-30300820-1013"
 EPOCH = dt.datetime(1601, 1, 1, tzinfo=dt.timezone.utc)
 USER_LIMIT = 0x7FFFFFFE0000
 WOW64_LIMIT = 0x7FFE0000
+
+
+CONTEXT_SIZE = 0x4D0
+
+
+def _write_into(region: CodeRegion, stack: dict[int, bytes]) -> None:
+    """A composed stack's slots into a region's bytes (a stack laid out in that region)."""
+    for address, blob in stack.items():
+        offset = address - region.base
+        if not 0 <= offset <= region.size - len(blob):
+            raise ValueError(f"the stack laid out in region '{region.name}' does not fit in it")
+        if len(region.data) < offset + len(blob):
+            region.data.extend(bytes(offset + len(blob) - len(region.data)))
+        region.data[offset : offset + len(blob)] = blob
 
 
 def filetime(when: dt.datetime) -> int:
@@ -96,7 +110,8 @@ class UserSpaceBuilder:
             self._regions(layout)
             self._process_area(layout)
             self._threads(layout, created)
-        except (ModuleError, ComposeError, ValueError) as exc:
+            self._contexts(layout)
+        except (ModuleError, ComposeError, FrameError, ValueError) as exc:
             raise self.fail(spec, str(exc)) from exc
         self._finish_regions(layout)
         self._finish_data(layout)
@@ -294,10 +309,17 @@ class UserSpaceBuilder:
         # a WOW64 thread keeps its CPU area (the 32-bit context) at the top of its 64-bit stack
         compose_top = top - CPU_AREA_SPACE if wow else top
         frames = list(spec.stack) or self._wow64_native_frames(layout, spec)
+        moved = self._region_named(layout, spec.stack_in, f"{spec.where}.stack_in") if spec.stack_in else None
+        if moved is not None:
+            compose_top = moved.base + moved.size - 0x40  # a stack pivoted into (or a fiber run on) a region
         comp = composer.compose(frames, compose_top, syscall=ssn, encoding=spec.encoding, in_syscall=in_syscall)
         if spec.args:
             self._arguments(layout, spec, frames, comp)
-        limit = self._stack_pages(plan, stack, top, comp.stack, tid)
+        if moved is not None:
+            _write_into(moved, comp.stack)
+            limit = self._stack_pages(plan, stack, top, {}, tid)
+        else:
+            limit = self._stack_pages(plan, stack, top, comp.stack, tid)
         thread = ThreadPlan(tid=tid, create_time=filetime(when), state=spec.state, wait_reason=spec.wait_reason,
                             user_wait=True,
                             syscall_number=comp.syscall_number if in_syscall else None,
@@ -315,7 +337,42 @@ class UserSpaceBuilder:
             self._wow64_side(layout, spec, thread, composer32, in_syscall)
         if spec.start:
             thread.win32_start_address = self._resolve_start(space, spec.start, layout)
+        if spec.fiber:
+            thread.fiber = self._fiber(layout, self._region_named(layout, spec.fiber, f"{spec.where}.fiber"))
         return thread
+
+    def _region_named(self, layout: ProcessLayout, name: str, where: str) -> CodeRegion:
+        region = layout.regions.get(name)
+        if region is None or region.bits != 64:
+            raise ValueError(f"{where}: no 64-bit region named '{name}' in this process")
+        return region
+
+    def _fiber(self, layout: ProcessLayout, region: CodeRegion) -> int:
+        """A FIBER structure (x64: FiberData, ExceptionList, StackBase, StackLimit, DeallocationStack)
+        whose stack is ``region``: what ConvertThreadToFiber/CreateFiber leave for SwitchToFiber."""
+        address = self._data_alloc(layout, 0x40)
+        base, data = layout.data_region  # type: ignore[misc]
+        fiber = struct.pack("<QQQQQ", 0, 0, region.base + region.size, region.base, region.base)
+        data[address - base : address - base + len(fiber)] = fiber
+        return address
+
+    def _contexts(self, layout: ProcessLayout) -> None:
+        """CONTEXT records the scenario puts in its regions (sleep obfuscation's NtContinue chains):
+        RIP the named function, RSP the named thread's, ContextFlags CONTEXT_AMD64 | FULL."""
+        by_tid = {t.tid: t for t in layout.plan.threads}
+        space = CodeSpace(layout.images, {})
+        for name, spec in layout.region_specs.items():
+            for rip_name, tid in spec.contexts:
+                thread = by_tid.get(tid)
+                if thread is None or thread.context is None:
+                    raise ValueError(f"region {name}: contexts name thread {tid}, which this process has not "
+                                     "(or has no user context)")
+                rip = self._resolve_start(space, rip_name, layout)
+                record = bytearray(CONTEXT_SIZE)
+                struct.pack_into("<I", record, 0x30, 0x10000B)
+                struct.pack_into("<Q", record, 0x98, thread.context.rsp)
+                struct.pack_into("<Q", record, 0xF8, rip)
+                layout.regions[name].append(bytes(record), align=0x10)
 
     # ---- system-call arguments ----------------------------------------------------------
 

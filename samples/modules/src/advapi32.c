@@ -20,3 +20,19 @@ EXPORT BOOL StartServiceCtrlDispatcher(PVOID table)
     SINK(ok);
     return ok;
 }
+
+/* SystemFunction032: RC4 over a buffer in place (an implant encrypting itself runs it through
+   NtContinue while it sleeps). */
+static __attribute__((noinline)) NTSTATUS rc4_crypt(PVOID data, PVOID key)
+{
+    SINK(data);
+    SINK(key);
+    return 0;
+}
+
+EXPORT NTSTATUS SystemFunction032(PVOID data, PVOID key)
+{
+    NTSTATUS status = rc4_crypt(data, key);
+    SINK(status);
+    return status;
+}

@@ -385,3 +385,20 @@ EXPORT LONG RegCreateKeyExW(HKEY key, LPCWSTR subkey, DWORD reserved, LPWSTR cls
     SINK(cls);
     return status;
 }
+
+/* ---- bytes a call-stack spoofer looks for --------------------------------------------------- */
+/* Real system DLLs hold a call through a register followed at once by `ret` or `jmp <register>`
+   somewhere in their code (often inside longer instructions); a spoofer returns into such bytes
+   to make a frame look as if kernelbase made it. Here they stand in a function of their own that
+   nothing calls: `call r10; ret` (return address +3) and `call rax; jmp rbx` (+6). x64 only. */
+#ifdef __x86_64__
+__asm__(".text\n"
+        ".p2align 4\n"
+        ".globl BaseSpareGadgets\n"
+        "BaseSpareGadgets:\n"
+        "\tcall *%r10\n"
+        "\tret\n"
+        "\tcall *%rax\n"
+        "\tjmp *%rbx\n"
+        "\tint3\n");
+#endif
