@@ -88,6 +88,7 @@ PROGRAMS = (
     Target("threadpool", ("threadpool.c",)),
     Target("recursion", ("recursion.c",)),
     Target("exceptions", ("exceptions.c", "exceptions.S")),
+    Target("sleepmask", ("sleepmask.c", "rwx_helpers.S")),
 )
 
 DUMPER = Target("dumper", ("dumper.c",), ("-O1",), libs=("-ldbghelp",))
