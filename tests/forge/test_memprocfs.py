@@ -21,10 +21,12 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import pefile
 import pytest
 
 from callstack_forensics.forge import ForgeResult, forge
 from callstack_forensics.forge.default_layout import default_isf_path
+from callstack_forensics.forge.modules import Catalog
 from callstack_forensics.forge.plan import ProcessPlan, ThreadPlan
 
 from .conftest import REPO, real_isfs
@@ -82,6 +84,11 @@ def images():
     shutil.rmtree(folder, ignore_errors=True)
 
 
+@pytest.fixture(scope="module")
+def unwound() -> UnwindIndex:
+    return UnwindIndex()
+
+
 def _layouts() -> list:
     params = [pytest.param(None, id="default")]
     for isf in real_isfs():
@@ -115,8 +122,14 @@ def check_threads(seen: Seen) -> None:
         for thread in plan.threads:
             assert theirs[thread.tid]["exitstatus"] == 0x103, (plan.pid, thread.tid)
             if thread.context is not None:
-                assert (theirs[thread.tid]["rip"], theirs[thread.tid]["rsp"]) == \
-                    (thread.context.rip, thread.context.rsp), (plan.pid, thread.tid)
+                expected = (thread.context.rip, thread.context.rsp) if _rsp_on_a_stack(thread) else (0, 0)
+                assert (theirs[thread.tid]["rip"], theirs[thread.tid]["rsp"]) == expected, (plan.pid, thread.tid)
+
+
+def _rsp_on_a_stack(thread: ThreadPlan) -> bool:
+    """MemProcFS keeps a trap frame's RIP/RSP only when RSP lies within the TEB's user stack (or the
+    kernel stack), and zeroes both otherwise (vmmwinthread.c); a pivoted stack is shown as (0, 0)."""
+    return thread.stack_limit < thread.context.rsp < thread.stack_base
 
 
 def check_modules(seen: Seen) -> None:
@@ -165,42 +178,77 @@ COMPARED = "compared address by address"
 WOW64 = "WOW64: the 64-bit half compared address by address; MemProcFS builds no 32-bit frames"
 
 
-def beyond_memprocfs(plan: ProcessPlan, thread: ThreadPlan) -> str | None:
+PIVOTED = "RSP outside the TEB's stack (a pivot): MemProcFS zeroes RIP/RSP and builds no stack"
+
+
+def beyond_memprocfs(plan: ProcessPlan, thread: ThreadPlan, unwound: "UnwindIndex") -> str | None:
     """Why MemProcFS cannot rebuild all of this thread's (64-bit) stack, or None if it can."""
     if thread.context is None:
         return "kernel thread: no user-mode stack"
-    images = [(m.base, m.base + m.size) for m in plan.modules if m.bits == 64]
-    for address in thread.return_addresses:
-        if not any(lo <= address < hi for lo, hi in images):
-            return "a frame in unbacked or non-image memory: no unwind data there, MemProcFS stops or guesses"
+    if not _rsp_on_a_stack(thread):
+        return PIVOTED
+    if any(not unwound.covers(plan, address) for address in thread.return_addresses):
+        return NO_UNWIND
     return None
 
 
-def check_callstacks(seen: Seen) -> dict[str, int]:
+NO_UNWIND = ("a frame in code without unwind data (unbacked memory, or a leaf with no .pdata entry, which the "
+             "x64 ABI unwinds by popping the return address): MemProcFS stops or guesses there")
+
+
+class UnwindIndex:
+    """Which addresses of a process's 64-bit modules a RUNTIME_FUNCTION covers, read from the
+    catalog's module files with pefile (independently of the forge's own unwind tables)."""
+
+    def __init__(self) -> None:
+        self.catalog = Catalog.load()
+        self.ranges: dict[str, list[tuple[int, int]]] = {}
+
+    def covers(self, plan: ProcessPlan, address: int) -> bool:
+        for module in plan.modules:
+            if module.bits == 64 and module.base <= address < module.base + module.size:
+                rva = address - module.base
+                return any(lo <= rva < hi for lo, hi in self._functions(module.path))
+        return False
+
+    def _functions(self, path: str) -> list[tuple[int, int]]:
+        name = path.rsplit("\\", 1)[-1].lower()
+        if name not in self.ranges:
+            pe = pefile.PE(str(self.catalog.get(name).file), fast_load=True)
+            pe.parse_data_directories([pefile.DIRECTORY_ENTRY["IMAGE_DIRECTORY_ENTRY_EXCEPTION"]])
+            self.ranges[name] = [(f.struct.BeginAddress, f.struct.EndAddress)
+                                 for f in getattr(pe, "DIRECTORY_ENTRY_EXCEPTION", [])]
+        return self.ranges[name]
+
+
+def check_callstacks(seen: Seen, unwound: UnwindIndex) -> dict[str, int]:
     """Compared threads must match address by address; the others, up to where MemProcFS stops."""
     counts: dict[str, int] = {}
     for plan in seen.result.plans:
         theirs = {t["tid"]: t["callstack"] for t in seen.process(plan.pid)["threads"]}
         for thread in plan.threads:
-            reason = beyond_memprocfs(plan, thread)
+            reason = beyond_memprocfs(plan, thread, unwound)
             stack, ours = theirs[thread.tid], thread.return_addresses
             if reason is None:
                 assert stack == ours, (plan.pid, thread.tid, [hex(a) for a in stack], [hex(a) for a in ours])
                 reason = WOW64 if thread.wow64 is not None else COMPARED
+            elif reason == PIVOTED:
+                assert stack == [], (plan.pid, thread.tid, [hex(a) for a in stack])
             elif thread.context is not None:
-                assert _stops_at_unbacked(stack, ours, plan), \
+                assert _stops_without_unwind_data(stack, ours, plan, unwound), \
                     (plan.pid, thread.tid, reason, [hex(a) for a in stack], [hex(a) for a in ours])
             counts[reason] = counts.get(reason, 0) + 1
     return counts
 
 
-def _stops_at_unbacked(stack: list[int], ours: list[int], plan: ProcessPlan) -> bool:
-    """MemProcFS agrees with ours frame by frame up to and including the first frame outside any image
-    (it has no unwind data past it), then stops or guesses; when frame 0 itself is outside any image
-    it builds no stack at all."""
-    first = next(i for i, a in enumerate(ours) if not any(m.base <= a < m.base + m.size for m in plan.modules))
+def _stops_without_unwind_data(stack: list[int], ours: list[int], plan: ProcessPlan, unwound: UnwindIndex) -> bool:
+    """MemProcFS agrees with ours frame by frame up to and including the first frame no
+    RUNTIME_FUNCTION covers (it cannot unwind past it), then stops or guesses; when frame 0
+    itself lies outside any image it builds no stack at all."""
+    first = next(i for i, a in enumerate(ours) if not unwound.covers(plan, a))
+    images = [(m.base, m.base + m.size) for m in plan.modules]
     if not stack:
-        return first == 0
+        return first == 0 and not any(lo <= ours[0] < hi for lo, hi in images)
     agreed = min(len(stack), first + 1)
     return stack[:agreed] == ours[:agreed]
 
@@ -209,19 +257,19 @@ def _stops_at_unbacked(stack: list[int], ours: list[int], plan: ProcessPlan) -> 
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda p: p.stem)
-def test_memprocfs_reads_every_scenario_on_the_default_layout(images, scenario: Path):
+def test_memprocfs_reads_every_scenario_on_the_default_layout(images, unwound, scenario: Path):
     seen = images(scenario)
     check_processes(seen)
     check_threads(seen)
     check_modules(seen)
     check_vads(seen)
-    counts = check_callstacks(seen)
+    counts = check_callstacks(seen, unwound)
     assert counts.get(COMPARED, 0) > 0, counts
     print(f"{scenario.stem}: call stacks {counts}")
 
 
 @pytest.mark.parametrize("isf", _layouts())
-def test_memprocfs_reads_the_benign_desktop_on_every_layout_it_knows(images, isf: Path | None):
+def test_memprocfs_reads_the_benign_desktop_on_every_layout_it_knows(images, unwound, isf: Path | None):
     seen = images(BENIGN, isf)
     tag = isf.name[:8] if isf else "default"
     if tag in UNKNOWN_OFFLINE:
@@ -238,6 +286,6 @@ def test_memprocfs_reads_the_benign_desktop_on_every_layout_it_knows(images, isf
     check_threads(seen)
     check_modules(seen)
     check_vads(seen)
-    counts = check_callstacks(seen)
+    counts = check_callstacks(seen, unwound)
     assert counts.get(COMPARED, 0) > 100, counts
     print(f"{tag}: call stacks {counts}")
