@@ -28,7 +28,7 @@ CC = "x86_64-w64-mingw32-gcc"
 # DWARF 4: Wine 8's dbghelp cannot read DWARF 5, and winedbg then prints no function names.
 COMMON_FLAGS = ("-gdwarf-4", "-Wall", "-static-libgcc")
 # Sources every program depends on besides its own.
-SHARED_INPUTS = (SRC / "common.h", Path(__file__).resolve())
+SHARED_INPUTS = (SRC / "common.h", SRC / "sleep_routine.h", Path(__file__).resolve())
 
 
 class BuildError(Exception):

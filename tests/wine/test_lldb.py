@@ -36,6 +36,9 @@ LLDB_EXCEPTIONS = {
     ("rwx_syscall", "rwx_syscall_4989ca"): (Kind.NO_UNWIND_DATA, 0, "frame 0 is the syscall stub in private memory"),
     ("shellcode", "shellcode_rwx"): (Kind.NO_UNWIND_DATA, 2, "frame 2 is the shellcode in private RWX memory"),
     ("shellcode", "shellcode_rx"): (Kind.NO_UNWIND_DATA, 2, "frame 2 is the shellcode in private R-X memory"),
+    ("sleepmask", "sleeper_rw"): (
+        Kind.NO_UNWIND_DATA, 2, "frame 2 is the sleep routine in private memory, made PAGE_READWRITE while it sleeps",
+    ),
     ("callback", "wndproc_wait"): (
         Kind.WINEDBG_STOPS, 8,
         "KiUserCallbackDispatcher's return slot holds Wine's 0xdeadbabe; the outer frames come from the program",

@@ -2,33 +2,14 @@
  * Shellcode-like routines in private memory that call Sleep through a register:
  * the stack has an unbacked frame in the middle, between kernelbase!Sleep and
  * the image code that called the shellcode. One copy lives in RWX memory, one
- * in memory made R-X after writing (VirtualProtect), as loaders do.
- *
- *   53                push rbx
- *   48 83 ec 20       sub rsp, 0x20        (moves RSP: no leaf, and no unwind data)
- *   48 89 cb          mov rbx, rcx         (rcx = address of Sleep)
- *   b9 ff ff ff ff    mov ecx, INFINITE
- *   ff d3             call rbx             -> return site = code + 15
- *   eb f7             jmp back to mov ecx
+ * in memory made R-X after writing (VirtualProtect), as loaders do. The
+ * routine is sleep_routine.h's.
  *
  * Ground truth printed per thread: the return site inside the shellcode, the
  * return into call_shellcode, then the callers from RtlCaptureStackBackTrace.
  */
 #include "common.h"
-
-void call_shellcode(const void *code, void *arg, cf_callers *callers);
-extern char call_shellcode_ret[];
-
-static const unsigned char shellcode[] = {
-    0x53,
-    0x48, 0x83, 0xec, 0x20,
-    0x48, 0x89, 0xcb,
-    0xb9, 0xff, 0xff, 0xff, 0xff,
-    0xff, 0xd3,
-    0xeb, 0xf7,
-};
-#define CODE_OFFSET 0x200
-#define RETURN_SITE 15
+#include "sleep_routine.h"
 
 typedef struct {
     unsigned char *code;
@@ -47,7 +28,7 @@ static unsigned char *place_code(DWORD final_protect)
         ExitProcess(3);
     }
     memset(page, 0x90, 0x2000);
-    memcpy(page + CODE_OFFSET, shellcode, sizeof(shellcode));
+    memcpy(page + CODE_OFFSET, sleep_routine, sizeof(sleep_routine));
     if (final_protect != PAGE_EXECUTE_READWRITE && !VirtualProtect(page, 0x2000, final_protect, &old)) {
         fprintf(stderr, "VirtualProtect failed: %lu\n", GetLastError());
         ExitProcess(3);

@@ -1,6 +1,6 @@
 /*
  * An implant asleep the way Ekko leaves it. A shellcode-like routine in private memory calls
- * Sleep through a register (the same routine as shellcode.c); once its thread sleeps, the
+ * Sleep through a register (sleep_routine.h, as in shellcode.c); once its thread sleeps, the
  * program does what the implant's timer chain would: it makes the routine's memory
  * PAGE_READWRITE (code that cannot run while it sleeps), and it leaves in private memory the
  * chain's last step, a CONTEXT record whose RIP is ntdll!NtContinue and whose RSP is the sleeping
@@ -11,20 +11,7 @@
  * record's address.
  */
 #include "common.h"
-
-void call_shellcode(const void *code, void *arg, cf_callers *callers);
-extern char call_shellcode_ret[];
-
-static const unsigned char shellcode[] = {
-    0x53,
-    0x48, 0x83, 0xec, 0x20,
-    0x48, 0x89, 0xcb,
-    0xb9, 0xff, 0xff, 0xff, 0xff,
-    0xff, 0xd3,
-    0xeb, 0xf7,
-};
-#define CODE_OFFSET 0x200
-#define RETURN_SITE 15
+#include "sleep_routine.h"
 
 typedef struct {
     unsigned char *page;
@@ -47,7 +34,7 @@ static unsigned char *place_code(void)
         ExitProcess(3);
     }
     memset(page, 0x90, 0x2000);
-    memcpy(page + CODE_OFFSET, shellcode, sizeof(shellcode));
+    memcpy(page + CODE_OFFSET, sleep_routine, sizeof(sleep_routine));
     FlushInstructionCache(GetCurrentProcess(), page, 0x2000);
     return page;
 }
