@@ -171,20 +171,21 @@ class ExceptionStack:
     note: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        from .summary import summarize  # local: summary depends on this module
+        head = {"code": f"{self.code:#010x}", "name": self.name, "address": f"{self.address:#x}",
+                "description": self.description}
+        return {**head, **walk_json(self.frames, self.stop_reason, self.note)}
 
-        out: dict[str, Any] = {
-            "code": f"{self.code:#010x}",
-            "name": self.name,
-            "address": f"{self.address:#x}",
-            "description": self.description,
-            "frames": [f.to_ecs() for f in self.frames],
-            "stop_reason": self.stop_reason.value if self.stop_reason else None,
-        }
-        out.update(summarize(self.frames).to_ecs())
-        if self.note:
-            out["note"] = self.note
-        return out
+
+def walk_json(frames: list[Frame], stop_reason: StopReason | None, note: str | None) -> dict[str, Any]:
+    """A walk's frames, stop reason, per-stack fields and note (a thread's, or its stack at a fault)."""
+    from .summary import summarize  # local: summary depends on this module
+
+    out: dict[str, Any] = {"frames": [f.to_ecs() for f in frames],
+                           "stop_reason": stop_reason.value if stop_reason else None}
+    out.update(summarize(frames).to_ecs())
+    if note:
+        out["note"] = note
+    return out
 
 
 @dataclass(slots=True)
@@ -207,18 +208,8 @@ class ThreadStack:
         return self.stop_reason == StopReason.END_OF_STACK and self.note is None
 
     def to_json(self) -> dict[str, Any]:
-        from .summary import summarize  # local: summary depends on this module
-
-        out: dict[str, Any] = {
-            "pid": self.pid,
-            "tid": self.tid,
-            "process_name": self.process_name,
-            "frames": [f.to_ecs() for f in self.frames],
-            "stop_reason": self.stop_reason.value if self.stop_reason else None,
-        }
-        out.update(summarize(self.frames).to_ecs())
-        if self.note:
-            out["note"] = self.note
+        out: dict[str, Any] = {"pid": self.pid, "tid": self.tid, "process_name": self.process_name,
+                               **walk_json(self.frames, self.stop_reason, self.note)}
         if self.exception is not None:
             out["exception"] = self.exception.to_json()
         out["stack_integrity"] = integrity_fields(self.integrity)
