@@ -31,7 +31,7 @@ def bad_rules_dir(tmp_path: Path) -> Path:
 def test_rules_check_passes_on_the_shipped_rules():
     result = invoke("rules", "check")
     assert result.exit_code == 0, result.output
-    assert "22 rules parsed, 0 failures" in result.output
+    assert "27 rules parsed, 0 failures" in result.output
 
 
 def test_rules_check_lists_failures_with_file_line_column(tmp_path):
@@ -45,7 +45,7 @@ def test_rules_check_lists_failures_with_file_line_column(tmp_path):
 
 def test_rules_check_several_directories(tmp_path):
     result = invoke("rules", "check", str(default_rules_dir()), str(bad_rules_dir(tmp_path)))
-    assert result.exit_code == 2 and "23 rules parsed" in result.output
+    assert result.exit_code == 2 and "28 rules parsed" in result.output
 
 
 def test_rules_check_missing_directory(tmp_path):
@@ -182,7 +182,7 @@ def test_dirty_vanity_points_at_the_reflection_frame():
 
 def test_console_script_rules_check():
     out = subprocess.run([str(EXE), "rules", "check"], capture_output=True, text=True)
-    assert out.returncode == 0 and "22 rules parsed" in out.stdout
+    assert out.returncode == 0 and "27 rules parsed" in out.stdout
 
 
 def test_console_script_rules_check_failure(tmp_path):
