@@ -55,10 +55,10 @@ def test_a_wow64_routine_is_stored_encoded_and_decoded_back():
     assert entry["procedure"] == "0x500010" and entry["wow64_encoded"] is True and entry["protection"] == "RWX"
 
 
-def test_no_apc_state_no_fields_and_an_empty_queue_only_says_the_wait():
+def test_no_apc_state_or_an_empty_queue_gives_no_fields():
     proc = process()
     assert apcs.thread_fields(context(proc), ThreadInfo(8), []) == ({}, [])
-    assert thread_fields(proc, ApcState(alertable=False))[0] == {"alertable": False}
+    assert thread_fields(proc, ApcState(alertable=True, wait_mode="user", user_apc_pending=False)) == ({}, [])
 
 
 def _frame(index: int, symbol: str, module: str | None, address: int, protection: str = "R-X") -> Frame:

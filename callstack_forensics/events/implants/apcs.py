@@ -83,13 +83,12 @@ def wow64_decode(value: int) -> int:
 
 def thread_fields(ctx: ProcessContext, thread: ThreadInfo, frames: Sequence[Frame]) -> tuple[dict[str, Any], list[str]]:
     """``process.thread.Ext`` fields for a thread's queued user APCs (from its APC list) and
-    a user APC it is running now (from its stack); evidence sentences beside them."""
-    fields: dict[str, Any] = {}
+    a user APC it is running now (from its stack), with the thread's alertable and pending
+    flags beside them; no fields for a thread with neither (most threads)."""
     details: list[str] = []
     state = thread.apc_state
     entries: list[dict[str, Any]] = []
     if state is not None:
-        fields.update(_state_fields(state))
         for apc in (decode(ctx, a) for a in state.user_apcs):
             entries.append(apc.to_ecs())
             details.append(_describe(apc, state))
@@ -99,8 +98,10 @@ def thread_fields(ctx: ProcessContext, thread: ThreadInfo, frames: Sequence[Fram
     if running is not None:
         entries.append(running)
         details.append(f"running a user APC: {running['symbol_info']} below ntdll!{APC_ENTRY}")
-    if entries:
-        fields["user_apcs"] = entries
+    if not entries:
+        return {}, details
+    fields = _state_fields(state) if state is not None else {}
+    fields["user_apcs"] = entries
     return fields, details
 
 

@@ -69,8 +69,9 @@ class PrivatePe:
 
     def describe(self) -> str:
         if self.found_by == "header":
-            return (f"a {self.machine or '?'} PE image (MZ/PE header at {self.header_address:#x}, SizeOfImage "
-                    f"{self.size_of_image or 0:#x}) in private {self.protection} memory at {self.allocation_base:#x}")
+            return (f"a PE image ({self.machine or 'unknown machine'}, MZ/PE header at {self.header_address:#x}, "
+                    f"SizeOfImage {self.size_of_image or 0:#x}) in private {self.protection} memory at "
+                    f"{self.allocation_base:#x}")
         return (f"a PE image with its header wiped in private {self.protection} memory at {self.allocation_base:#x}: "
                 f"{self.runtime_functions} RUNTIME_FUNCTION entries at {self.pdata_address:#x} describe functions "
                 f"inside the allocation")
