@@ -88,6 +88,7 @@ PROGRAMS = (
     Target("threadpool", ("threadpool.c",)),
     Target("recursion", ("recursion.c",)),
     Target("exceptions", ("exceptions.c", "exceptions.S")),
+    Target("implants", ("implants.c",)),
 )
 
 DUMPER = Target("dumper", ("dumper.c",), ("-O1",), libs=("-ldbghelp",))
