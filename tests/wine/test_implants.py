@@ -4,7 +4,8 @@ Wine (src/implants.c), and silence on the dumps of every other test program.
 What a process dump holds: the threads' debug registers (the dumper records them as Windows'
 dbghelp does), the patched export bytes, the PE copies in private memory. What it cannot hold is a
 thread's APC queue (kernel state): the APC the program queued into RWX memory must produce no
-finding, in either direction, and the README says so.
+finding, in either direction, and the README says so; the APC it made run in RWX memory shows in the
+running thread's stack, above the APC dispatcher.
 """
 
 from __future__ import annotations
@@ -53,7 +54,13 @@ def test_the_full_dump_shows_every_implant_a_dump_can_hold(captures: dict[str, C
     told = ready(capture)
     got = by_rule(findings(capture.dump))
     assert set(got) == {"Hardware Breakpoint on an Exported Function", "System DLL Export Patched in Memory",
-                        "PE Image in Private Executable Memory"}
+                        "PE Image in Private Executable Memory", "User APC Queued to Unbacked or RWX Memory"}
+    [apc] = got["User APC Queued to Unbacked or RWX Memory"]
+    assert apc.tid == told["threads"]["apc_running"]["tid"]
+    [running] = apc.events[0]["process"]["thread"]["Ext"]["user_apcs"]
+    code = int(told["threads"]["apc_running"]["apc_code"], 16)
+    assert (running["state"], running["symbol_info"], running["protection"]) == ("running", "Unbacked", "RWX")
+    assert code <= int(running["address"], 16) < code + 0x20
     [breakpoint] = got["Hardware Breakpoint on an Exported Function"]
     assert breakpoint.tid == told["threads"]["hwbp_amsi"]["tid"]
     [event] = breakpoint.events
@@ -90,11 +97,13 @@ def test_module_files_make_the_patch_a_difference_from_the_file(captures: dict[s
 
 
 def test_a_normal_dump_holds_no_patched_bytes_and_says_nothing_of_them(captures: dict[str, CaptureResult]):
-    """Without module pages the bytes read are the files' own: never a patch."""
+    """Without module pages the bytes read are the files' own: never a patch. The thread running the APC
+    is there (its stack, and the MemoryInfoList's RWX protection of the routine's page)."""
     capture = captures["implants"]
     got = by_rule(findings(capture.normal_dump, [BIN, SYSTEM32]))
     assert "System DLL Export Patched in Memory" not in got
     assert "Hardware Breakpoint on an Exported Function" in got  # the registers are in every dump's CONTEXT
+    assert "User APC Queued to Unbacked or RWX Memory" in got  # the stack and the protections are in it
 
 
 @pytest.mark.parametrize("name", [p.name for p in PROGRAMS if p.name != "implants"])

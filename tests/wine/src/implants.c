@@ -7,6 +7,12 @@
  *                   what a debugger sets, not a hook
  *   apc_queued      waits non-alertably in WaitForSingleObject with a user APC queued into RWX
  *                   shellcode (QueueUserAPC): it never runs, and a dump holds no APC queue
+ *   apc_running     was in SleepEx(INFINITE, TRUE) when an APC into RWX shellcode arrived: the
+ *                   shellcode runs on top of the interrupted wait (entered through the APC
+ *                   dispatcher) and calls Sleep through a register, where it stays. The shellcode
+ *                   has a function table of its own (RtlAddFunctionTable), so that Wine's unwinder,
+ *                   run on the suspended thread, gives the reference chain through it; the engine
+ *                   never sees that table (it lives in ntdll's private lists, not in any image)
  *
  * and, in the process itself: amsi!AmsiScanBuffer patched to `mov eax, 0x80070057; ret` and
  * ntdll!EtwEventWrite to `ret` (VirtualProtect, write, restore); the executable's own image
@@ -26,6 +32,46 @@ static DWORD WINAPI wait_main(LPVOID arg)
 {
     for (;;) WaitForSingleObject(never, INFINITE);
     return 0;
+}
+
+__attribute__((noinline)) static void sleep_alertable(void)
+{
+    for (;;) SleepEx(INFINITE, TRUE);
+}
+
+static DWORD WINAPI alertable_main(LPVOID arg)
+{
+    sleep_alertable();
+    return 0;
+}
+
+/*
+ * An APC routine in RWX memory that calls Sleep through a register and never returns:
+ *   53 push rbx; 48 83 ec 20 sub rsp, 0x20; 48 89 cb mov rbx, rcx (rcx = Sleep);
+ *   b9 ff ff ff ff mov ecx, INFINITE; ff d3 call rbx (return site +15); eb f7 jmp to mov ecx
+ * with its UNWIND_INFO (push rbx, alloc 0x20) for RtlAddFunctionTable.
+ */
+static const BYTE apc_sleep_code[] = {0x53, 0x48, 0x83, 0xec, 0x20, 0x48, 0x89, 0xcb, 0xb9, 0xff, 0xff, 0xff,
+                                      0xff, 0xff, 0xd3, 0xeb, 0xf7};
+static const BYTE apc_sleep_unwind[] = {0x01, 0x05, 0x02, 0x00, 0x05, 0x32, 0x01, 0x30};
+#define APC_CODE 0x200
+#define APC_UNWIND 0x100
+#define APC_RETURN_SITE 15
+
+static BYTE *place_apc_code(void)
+{
+    static RUNTIME_FUNCTION table[1];
+    BYTE *page = VirtualAlloc(NULL, 0x1000, MEM_COMMIT | MEM_RESERVE, PAGE_EXECUTE_READWRITE);
+    if (!page) return NULL;
+    memset(page, 0xcc, 0x1000);
+    memcpy(page + APC_CODE, apc_sleep_code, sizeof(apc_sleep_code));
+    memcpy(page + APC_UNWIND, apc_sleep_unwind, sizeof(apc_sleep_unwind));
+    table[0].BeginAddress = APC_CODE;
+    table[0].EndAddress = APC_CODE + sizeof(apc_sleep_code);
+    table[0].UnwindData = APC_UNWIND;
+    if (!RtlAddFunctionTable(table, 1, (DWORD64)(ULONG_PTR)page)) return NULL;
+    FlushInstructionCache(GetCurrentProcess(), page, 0x1000);
+    return page + APC_CODE;
 }
 
 static void fail(const char *what)
@@ -95,7 +141,10 @@ int main(void)
     void *scan = amsi ? (void *)GetProcAddress(amsi, "AmsiScanBuffer") : NULL;
     void *etw = (void *)GetProcAddress(GetModuleHandleA("ntdll.dll"), "EtwEventWrite");
     BYTE *rwx, *pe_copy, *pe_wiped;
-    cf_thread *hwbp, *watch, *queued;
+    cf_thread *hwbp, *watch, *queued, *running;
+    static cf_callers chain;
+    BYTE *apc_code;
+    int i;
     char *extra;
 
     if (!scan || !etw) fail("finding AmsiScanBuffer and EtwEventWrite");
@@ -119,6 +168,22 @@ int main(void)
     memcpy(rwx, shellcode, sizeof(shellcode));
     if (!QueueUserAPC((PAPCFUNC)rwx, queued->handle, (ULONG_PTR)Sleep)) fail("QueueUserAPC");
     queued->note = "non-alertable wait with a user APC queued into RWX shellcode";
+
+    running = cf_add_thread(&prog, "apc_running", alertable_main, NULL, 0);
+    cf_in_ntdll(running);
+    apc_code = place_apc_code();
+    if (!apc_code) fail("placing the APC code");
+    if (!cf_wait_in_place(running, 10000)) fail("waiting for the alertable thread");
+    if (!QueueUserAPC((PAPCFUNC)apc_code, running->handle, (ULONG_PTR)Sleep)) fail("QueueUserAPC (running)");
+    Sleep(200);  /* the APC runs at once: the thread leaves SleepEx and sits in the shellcode's Sleep */
+    if (!cf_wait_in_place(running, 10000) || !cf_unwind_thread(running->handle, &chain)) fail("unwinding the APC");
+    for (i = 1; i < chain.n && chain.frames[i] != apc_code + APC_RETURN_SITE; i++)
+        ;
+    if (i == chain.n) fail("finding the APC shellcode in the running thread's stack");
+    cf_expect_outer(running, &chain);
+    snprintf(running->extra_json, sizeof(running->extra_json), ", \"apc_code\": \"0x%llx\"",
+             (unsigned long long)(ULONG_PTR)apc_code);
+    running->note = "an APC into RWX shellcode running on an interrupted alertable SleepEx, in Sleep";
 
     patch(scan, amsi_patch, sizeof(amsi_patch));
     patch(etw, etw_patch, sizeof(etw_patch));
