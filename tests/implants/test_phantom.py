@@ -38,6 +38,10 @@ def test_a_loader_entry_naming_another_file_is_a_mismatch_but_another_folder_is_
     other = ImplantProcess()
     module = other.map_image(BASE, IMAGE, "Z:\\tools\\version.dll", vad_path="\\server\\share\\tools\\VERSION.DLL")
     assert phantom.image_evasions(context(other), module).evasions == []
+    short = ImplantProcess()
+    module = short.map_image(BASE, IMAGE, "C:\\Users\\alice\\Desktop\\SOMELO~1.EXE",
+                             vad_path="\\Users\\alice\\Desktop\\SomeLongToolName.exe")
+    assert phantom.image_evasions(context(short), module).evasions == [], "a short name is no other file"
 
 
 def test_unlinked_or_unnamed_modules_are_not_compared_and_unreadable_file_objects_say_nothing():

@@ -51,7 +51,7 @@ def image_evasions(ctx: ProcessContext, module: Module) -> ImageEvasions:
             out.details.append(f"the mapped file {mapped.name or mapped_path or '?'} was opened in a transaction "
                                f"(FILE_OBJECT {mapped.file_object:#x}, transaction object {mapped.transaction:#x})")
     named = module.path and module.path != "Unknown"
-    if module.linked and mapped_path and named and file_name(mapped_path) != file_name(module.path):
+    if module.linked and mapped_path and named and _different_files(mapped_path, module.path):
         out.evasions.append(MISMATCH)
         out.details.append(f"the loader entry names {module.path} but the image VAD maps {mapped_path}")
     if out.evasions:
@@ -61,6 +61,13 @@ def image_evasions(ctx: ProcessContext, module: Module) -> ImageEvasions:
         if mapped is not None:
             out.fields["mapped_file"] = _mapped_ecs(mapped)
     return out
+
+
+def _different_files(mapped: str, listed: str) -> bool:
+    """The two paths name different files. An 8.3 short name (``PROGRA~1.EXE``, what a process
+    started through one keeps in its loader entry) cannot be compared with a long one: not different."""
+    a, b = file_name(mapped), file_name(listed)
+    return a != b and "~" not in a and "~" not in b
 
 
 def _vad_path(ctx: ProcessContext, module: Module) -> str | None:
