@@ -61,7 +61,9 @@ class MinidumpSource:
             except OSError as exc:
                 raise SourceError(f"--modules: {exc}") from exc
         full = dump.holds_module_images()
-        self.memory: ProcessMemory = dump if full else ModuleFileMemory(dump, files)
+        # A full dump's own pages always win; given module files, they are still what its exports'
+        # first bytes are compared with (a patched export differs from the file it came from).
+        self.memory: ProcessMemory = dump if full and files is None else ModuleFileMemory(dump, files)
         details = {"dump": "full memory (module images included)" if full else "normal (no module images)",
                    "protections": "recorded" if dump.has_protections else "not recorded (shown as Unknown)"}
         if modules_dirs:

@@ -23,8 +23,10 @@ def finding_from_match(match: Match) -> Finding:
     finding = Finding(rule.id, rule.name, rule.severity, rule.description, rule.query, row.pid, row.process,
                       row.tid, event_actions=row.event_actions, evidence=row.evidence, events=match.events,
                       techniques=techniques(rule.threat))
-    finding.frames = [f for f in (_matched_frame(match.events, path, index) for path, index in match.matched_frames)
-                      if f is not None]
+    # Only call-stack arrays hold frames: an _arraysearch over another array (hardware breakpoints,
+    # queued APCs, patched exports) matched an element of that array, which the evidence names.
+    finding.frames = [f for f in (_matched_frame(match.events, path, index) for path, index in match.matched_frames
+                                  if path.endswith(CALL_STACK_SUFFIX)) if f is not None]
     finding.prevalence = next((p for p in (_get(e, "process.thread.Ext.call_stack_prevalence") for e in match.events)
                                if isinstance(p, dict)), None)
     return finding

@@ -12,9 +12,10 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from ..engine.context import ProcessContext
-from ..memory import Module, RegionKind
+from ..memory import Module, RegionKind, ThreadInfo
 from ..engine.stack import UNBACKED, UNKNOWN, integrity_fields
 from ..hunt.prevalence import ShapeCounts
+from . import implants
 from .evidence import event_header, evidence
 from .identity import process_fields, timestamp, user_fields
 from .lineage import CreatorLink, ForkVerdict, fork_verdicts, link_creators, parent_of
@@ -49,6 +50,7 @@ def _process_events(builder: "_Builder", view: ProcessView, analyses: list[Threa
         out = [builder.process_event(view, links.get(view.info.pid), forks.get(view.info.pid))]
         out.extend(builder.library_events(view))
         out.extend(builder.thread_event(view, a) for a in analyses)
+        out.extend(builder.memory_region_events(view))
         return out
     except Exception as exc:  # a hostile image must not cost the other processes their events
         view.note = "; ".join(n for n in (view.note, f"events not built ({type(exc).__name__}: {exc})") if n)
@@ -105,6 +107,10 @@ class _Builder:
                             "pid": link.creator.info.pid, "tid": link.analysis.stack.tid,
                             "detail": ("inherited stack: " if link.inherited else "creating thread: ") + link.how})
         detail = "process object: parent pid, create time, token, CloneRoot; image path and command line from the PEB"
+        if view.context is not None:
+            found, said = implants.process_fields(view.context, info)
+            process["Ext"].update(found)
+            detail = "; ".join([detail, *said])
         if verdict is not None and info.clone_root:
             detail += f"; fork: {verdict.detail}"
         if view.note:
@@ -137,6 +143,8 @@ class _Builder:
             ext["allocation_private_bytes"] = private
         if not module.linked:
             ext["unlinked"] = True
+        found, said = implants.library_fields(ctx, module)
+        ext.update(found)
         dll["Ext"] = ext
         signature = code_signature(module.signing_level)
         if signature:
@@ -145,6 +153,7 @@ class _Builder:
             obj, detail = "_LDR_DATA_TABLE_ENTRY", "module in the PEB's loader list (address: the module's base)"
         else:
             obj, detail = "_MMVAD", "image VAD with a PE header that no loader list names: an unlinked module"
+        detail = "; ".join([detail, *said])
         event = {"@timestamp": timestamp(module.load_time), "event": event_header("library", "load", ["start"]),
                  "process": self.process(view), "dll": dll, **user_fields(view.info.user_sid),
                  "evidence": evidence(obj, module.base, detail, pid=view.info.pid)}
@@ -156,7 +165,11 @@ class _Builder:
         stack, activity = analysis.stack, analysis.activity
         thread = stack.thread
         process = self.process(view)
-        process["thread"] = {"id": stack.tid, "Ext": self._thread_ext(view, analysis)}
+        ext = self._thread_ext(view, analysis)
+        found, said = ({}, []) if view.context is None else implants.thread_fields(
+            view.context, thread if isinstance(thread, ThreadInfo) else None, stack.frames)
+        ext.update(found)
+        process["thread"] = {"id": stack.tid, "Ext": ext}
         event: dict[str, Any] = {"@timestamp": timestamp(self.snapshot.observed_at),
                                  "event": event_header(activity.category, activity.action, activity.type),
                                  "process": process}
@@ -167,9 +180,29 @@ class _Builder:
         hits = yara_for(addresses, view.yara)
         if hits:
             event["yara"] = {"matches": hits}
-        event["evidence"] = evidence("_ETHREAD", getattr(thread, "object_address", None), _thread_detail(analysis),
+        event["evidence"] = evidence("_ETHREAD", getattr(thread, "object_address", None),
+                                     "; ".join([_thread_detail(analysis), *said]),
                                      pid=view.info.pid, tid=stack.tid, related=analysis.related)
         return _drop_none(event)
+
+    # ---- private memory ----------------------------------------------------------------------
+
+    def memory_region_events(self, view: ProcessView) -> list[dict[str, Any]]:
+        """One event per PE image found in the process's private memory (issue 15, check 10)."""
+        if view.context is None:
+            return []
+        found, notes = implants.private_pes(view.context)
+        if notes:
+            view.note = "; ".join(n for n in (view.note, *notes) if n)
+        out = []
+        for pe in found:
+            process = self.process(view)
+            process["Ext"]["memory_region"] = pe.to_ecs()
+            out.append({"@timestamp": timestamp(self.snapshot.observed_at),
+                        "event": event_header("intrusion_detection", "memory_region", ["info"]),
+                        "process": process, **user_fields(view.info.user_sid),
+                        "evidence": evidence("_MMVAD", pe.allocation_base, pe.describe(), pid=view.info.pid)})
+        return out
 
     def _thread_ext(self, view: ProcessView, analysis: ThreadAnalysis) -> dict[str, Any]:
         stack = analysis.stack

@@ -38,7 +38,8 @@ def detection_row(match: Match) -> DetectionRow:
     first = _subject(events)
     row = DetectionRow(match.rule.name, match.rule.id, match.rule.severity, _get(first, "process.pid"),
                        _get(first, "process.name"), _get(first, "process.thread.id"))
-    row.frames = [f for f in (_frame(events, path, index) for path, index in match.matched_frames) if f]
+    row.frames = [f for f in (_frame(events, path, index) for path, index in match.matched_frames
+                              if path.endswith(".call_stack")) if f]  # other arrays hold no frames
     row.evidence = [e["evidence"] for e in events if isinstance(e.get("evidence"), dict)]
     row.event_actions = [f"{_category(e)}/{_get(e, 'event.action')}" for e in events]
     return row

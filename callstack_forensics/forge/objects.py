@@ -11,6 +11,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from . import implants
 from .layout import LayoutError, StructBuffer
 from .machine import Machine, set_unicode, utf16z
 from .paging import KERNEL_DATA
@@ -291,7 +292,9 @@ def write_thread(m: Machine, plan: ThreadPlan, process: ProcessObject, pid: int,
         et.set("ClientSecurity.ImpersonationData", impersonation_token | 2)
         if not et.set_if("ActiveImpersonationInfo", 1):
             et.set_if("CrossThreadFlags", et.get("CrossThreadFlags") | 0x8)
+    implants.write_thread_flags(et, plan.implants)
     m.kput(va, et)
+    implants.write_apcs(m, va, plan.implants)
     return va
 
 
@@ -334,6 +337,7 @@ def _write_trap_frame(m: Machine, va: int, plan: ThreadPlan) -> None:
     for name, value in ctx.others.items():
         field = name[0].upper() + name[1:]
         frame.set_if(field, value)
+    implants.write_trap_debug(frame, plan.implants)
     m.kput(va, frame)
 
 

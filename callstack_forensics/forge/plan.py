@@ -8,6 +8,10 @@ Keeping the two apart lets tests check the plan against what Volatility reads.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .implants import ThreadImplants
 
 
 @dataclass(slots=True)
@@ -60,6 +64,7 @@ class ThreadPlan:
     cpu_area: int | None = None    # WOW64: where TEB64.TlsSlots[1] points
     impersonation_sid: str | None = None
     fiber: int | None = None  # the FIBER structure of the fiber the thread runs (TEB.NtTib.FiberData)
+    implants: "ThreadImplants | None" = None  # debug registers, queued APCs (forge/implants.py)
     frames: list[str] = field(default_factory=list)  # the call chain as the scenario named it
     return_addresses: list[int] = field(default_factory=list)  # frame 0 first (rip), as laid out
     return_addresses32: list[int] = field(default_factory=list)  # the 32-bit half of a WOW64 thread
@@ -92,6 +97,7 @@ class VadPlan:
     file_path: str | None = None   # \Windows\System32\ntdll.dll (no device)
     commit_pages: int = 0
     label: str = ""
+    file_flags: tuple[str, ...] = ()  # the file object of its own: "deleted", "transacted" (forge/implants.py)
 
     @property
     def tag(self) -> bytes:

@@ -16,7 +16,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from . import implants
 from .basesystem import DEFAULT_BASE, NO_BASE, base_path, default_base_dir, merge
+from .implants import ImplantKeyError, ModuleImplantSpec, ThreadImplantSpec
 
 DEFAULT_TIME = dt.datetime(2024, 5, 14, 10, 22, 31, tzinfo=dt.timezone.utc)
 PROTECTIONS = {
@@ -39,6 +41,7 @@ class ModuleSpec:
     path: str | None = None
     linked: bool = True
     signing_level: int | None = None
+    implants: ModuleImplantSpec = ModuleImplantSpec()  # patches, file object flags, the file the VAD maps
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,8 @@ class RegionSpec:
     arch: str = "x64"
     # CONTEXT records to write into the region: (RIP as a frame name, tid whose RSP the record holds)
     contexts: tuple[tuple[str, int], ...] = ()
+    pe: str | None = None  # a catalog module laid out in the region (a reflectively loaded image)
+    pe_header: bool = True
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,7 @@ class ThreadSpec:
     stack_in: str | None = None  # a region the thread's stack is laid out in (RSP outside the TEB's stack)
     fiber: str | None = None  # a region that is the stack of the fiber the thread runs
     where: str = ""
+    implants: ThreadImplantSpec = ThreadImplantSpec()  # debug registers, queued APCs, alertable wait
 
 
 @dataclass(frozen=True)
@@ -286,13 +292,21 @@ class _Reader:
     def module(self, table: Any, where: str) -> ModuleSpec:
         if not isinstance(table, dict):
             raise self.fail(where, "expected a table ([[process.module]])")
-        self.keys(table, {"name", "arch", "base", "path", "linked", "signing_level"}, where)
+        self.keys(table, {"name", "arch", "base", "path", "linked", "signing_level"} | implants.MODULE_KEYS, where)
         arch = self.get(table, "arch", str, where, "x64")
         if arch not in ("x64", "x86"):
             raise self.fail(f"{where}.arch", f"expected 'x64' or 'x86', got {arch!r}")
         return ModuleSpec(self.get(table, "name", str, where, required=True), arch,
                           self.get(table, "base", int, where), self.get(table, "path", str, where),
-                          self.get(table, "linked", bool, where, True), self.signing(table, where))
+                          self.get(table, "linked", bool, where, True), self.signing(table, where),
+                          self.implant_keys(implants.module_spec, table, where))
+
+    def implant_keys(self, parse, table: dict, where: str):
+        """The implant keys of a table (forge/implants.py), their errors as this file's."""
+        try:
+            return parse(table, where)
+        except ImplantKeyError as exc:
+            raise ScenarioError(f"{self.path.name}: {exc}") from None
 
     def signing(self, table: dict, where: str) -> int | None:
         level = self.get(table, "signing_level", int, where)
@@ -305,7 +319,7 @@ class _Reader:
         if not isinstance(table, dict):
             raise self.fail(where, "expected a table ([[process.region]])")
         self.keys(table, {"name", "address", "size", "protection", "kind", "file", "content", "paged_out", "arch",
-                          "contexts"}, where)
+                          "contexts"} | implants.REGION_KEYS, where)
         name = self.get(table, "name", str, where, required=True)
         where = f"{where} ({name})"
         size = self.get(table, "size", int, where, required=True)
@@ -331,8 +345,9 @@ class _Reader:
         content = self.content(table.get("content"), f"{where}.content")
         if len(content) > size:
             raise self.fail(f"{where}.content", f"{len(content):#x} bytes do not fit in {size:#x}")
+        pe, pe_header = self.implant_keys(implants.region_pe, table, where)
         return RegionSpec(name, size, address, PROTECTIONS[protection.upper()], kind, file, content, tuple(paged),
-                          self.get(table, "arch", str, where, "x64"), self.contexts(table, where))
+                          self.get(table, "arch", str, where, "x64"), self.contexts(table, where), pe, pe_header)
 
     def contexts(self, table: dict, where: str) -> tuple[tuple[str, int], ...]:
         """``contexts = [{rip = "ntdll.dll!NtContinue", thread = 4124}, ...]``."""
@@ -369,7 +384,7 @@ class _Reader:
         raise self.fail(where, f"unknown content kind '{kind}' (hex, text, file)")
 
     THREAD_KEYS = {"tid", "count", "stack", "stack32", "state", "wait_reason", "syscall", "encoding", "created",
-                   "start", "args", "impersonating", "like", "stack_in", "fiber"}
+                   "start", "args", "impersonating", "like", "stack_in", "fiber"} | implants.THREAD_KEYS
 
     def thread(self, table: Any, where: str, exe: str = "") -> ThreadSpec:
         if not isinstance(table, dict):
@@ -407,6 +422,7 @@ class _Reader:
             stack_in=self.get(table, "stack_in", str, where),
             fiber=self.get(table, "fiber", str, where),
             where=where,
+            implants=self.implant_keys(implants.thread_spec, table, where),
         )
 
     def check_processes(self, specs: tuple[ProcessSpec, ...]) -> None:

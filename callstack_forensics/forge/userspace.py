@@ -14,6 +14,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from . import implants
 from .addresses import VaAllocator
 from .codespace import CodeRegion, CodeSpace, FrameError
 from .modules import Catalog, MappedImage, ModuleError, bind_imports, bind_loader_pointers
@@ -179,9 +180,13 @@ class UserSpaceBuilder:
         if spec.wow64:
             plan.modules32 = [self._loaded(img, details, plan) for img in [exe] + [wow_images[n.lower()] for n in wow]]
         for image in {id(i): i for i in list(native_images.values()) + list(wow_images.values())}.values():
-            plan.writes.extend(image.page_writes())
-            plan.vads.append(VadPlan(image.base, image.end - 1, MM_PROTECTION["RCX"], False, "image",
-                                     nt_file_name(image.path), commit_pages=0, label=image.entry.name))
+            detail = details.get((image.entry.arch, image.entry.name.lower()))
+            spec = detail.implants if detail else implants.ModuleImplantSpec()
+            patched = implants.patch_image(image, spec.patches)
+            plan.writes.extend(implants.private_pages(image.page_writes(), image, patched))
+            plan.vads.append(implants.mapped_vad(VadPlan(image.base, image.end - 1, MM_PROTECTION["RCX"], False, "image",
+                                                         nt_file_name(image.path), commit_pages=0,
+                                                         label=image.entry.name), spec, nt_file_name, len(patched)))
 
     def _with_dependencies(self, layout: ProcessLayout, names: list[str], images: dict[str, MappedImage],
                            arch: str, details: dict) -> list[str]:
@@ -225,14 +230,21 @@ class UserSpaceBuilder:
                 base = region.address
             else:
                 base = allocator.alloc(region.size, f"region {region.name}")
-            data = bytearray(region.content)
-            cursor = max(0x40, (len(region.content) + 0xF) & ~0xF)
+            data = bytearray(self._pe_content(region, base) if region.pe else region.content)
+            cursor = max(0x40, (len(data) + 0xF) & ~0xF)
             code = CodeRegion(region.name, base, region.size, data, "X" in region.protection, cursor,
                               32 if region.arch == "x86" else 64)
-            if not region.content and code.executable:
+            if not data and code.executable:
                 data.extend(_PREAMBLE[region.arch])
             layout.regions[region.name] = code
             layout.region_specs[region.name] = region
+
+    def _pe_content(self, region: RegionSpec, base: int) -> bytes:
+        """A catalog module laid out at the region's base, as a reflective loader maps it."""
+        if region.content:
+            raise ValueError(f"region '{region.name}': give `content` or `pe`, not both")
+        image = self.catalog.map(self.catalog.get(region.pe, region.arch), base)
+        return implants.lay_out_pe(image, region.size, region.pe_header)
 
     def _finish_regions(self, layout: ProcessLayout) -> None:
         """Regions' final bytes (with generated call sites) -> pages and VADs."""
@@ -339,6 +351,9 @@ class UserSpaceBuilder:
             thread.win32_start_address = self._resolve_start(space, spec.start, layout)
         if spec.fiber:
             thread.fiber = self._fiber(layout, self._region_named(layout, spec.fiber, f"{spec.where}.fiber"))
+        dispatcher = ntdll.address_of("RtlDispatchAPC") if ntdll and "RtlDispatchAPC" in ntdll.entry.functions else None
+        thread.implants = implants.thread_plan(spec.implants, lambda text: self._resolve_start(space, text, layout),
+                                               dispatcher)
         return thread
 
     def _region_named(self, layout: ProcessLayout, name: str, where: str) -> CodeRegion:

@@ -43,19 +43,24 @@ class FileObjects:
     objects: "ObjectManager | None" = None
     _cache: dict[tuple[str, bool], MappedFile] = field(default_factory=dict)
 
-    def mapping(self, path: str, image: bool) -> MappedFile:
-        key = (path.lower(), image)
+    def mapping(self, path: str, image: bool, flags: tuple[str, ...] = ()) -> MappedFile:
+        """The shared mapping of a file; one with ``flags`` (deleted, transacted) has a file object of its own."""
+        key = (path.lower(), image, flags)
         if key not in self._cache:
-            self._cache[key] = self._create(path, image)
+            self._cache[key] = self._create(path, image, flags)
         return self._cache[key]
 
     def file_object(self, path: str) -> int:
         return self.mapping(path, True).file_object
 
-    def _create(self, path: str, image: bool) -> MappedFile:
+    def _create(self, path: str, image: bool, flags: tuple[str, ...] = ()) -> MappedFile:
         m = self.m
         if self.objects is not None:
             fo_va = self.objects.file(path)
+            if flags:
+                from .implants import mark_file_object
+
+                mark_file_object(m, self.objects, fo_va, flags)
         else:
             fo = m.struct("_FILE_OBJECT")
             fo_va = m.pool.alloc(len(fo), b"File", object_header=True)
@@ -139,7 +144,7 @@ def _write_node(m: Machine, vad: VadPlan, va: int, left: int, right: int, parent
     if long:
         if not vad.file_path:
             raise ValueError(f"a {vad.kind} region needs a file: {vad.label or hex(vad.start)}")
-        mapped = files.mapping(vad.file_path, vad.kind == "image")
+        mapped = files.mapping(vad.file_path, vad.kind == "image", vad.file_flags)
         buf.set("Subsection", mapped.subsection)
         buf.set_if("FileObject", mapped.file_object)
         buf.set_if("VadsProcess", eprocess | 1)

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Iterable, Sequence
 
+from .implantstate import ApcState, DebugRegisters, MappedFile
+
 PAGE_SIZE = 0x1000
 
 
@@ -84,6 +86,7 @@ class Region:
     path: str | None = None
     allocation_base: int | None = None
     private_executable_bytes: int | None = None
+    file_object: int | None = None  # the FILE_OBJECT a mapped or image VAD maps, when the source records it
 
     def contains(self, address: int) -> bool:
         return self.start <= address < self.end
@@ -215,6 +218,9 @@ class ThreadInfo:
     # (stack base, stack limit) of the fiber the thread runs, when its TEB says it runs fibers
     # (HasFiberData): the stack a fiber switch legitimately moves RSP to
     fiber_stack: tuple[int, int] | None = None
+    # Implant state (memory/implantstate.py); None: the source cannot see it, never "none there".
+    debug_registers: DebugRegisters | None = None
+    apc_state: ApcState | None = None
 
     @property
     def rip(self) -> int | None:
@@ -297,6 +303,16 @@ class ProcessMemory(ABC):
     def handle(self, value: int) -> HandleInfo | None:
         """The object behind a handle value of this process; None when the source has no
         handle table (a minidump without a handle stream) or the handle is not in it."""
+        return None
+
+    def mapped_file(self, allocation_base: int) -> MappedFile | None:
+        """The file object behind the image or file mapping at ``allocation_base``; None when the
+        source does not record file objects (a minidump) or it cannot be read."""
+        return None
+
+    def file_bytes(self, module: Module, address: int, size: int) -> bytes | None:
+        """The bytes at ``address`` as ``module``'s file on disk maps them (relocated), for
+        comparing code with what shipped; None when no module file was given or it lacks them."""
         return None
 
     # ---- derived helpers -------------------------------------------------

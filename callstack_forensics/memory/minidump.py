@@ -45,6 +45,7 @@ from .interface import (
     RegionKind,
     ThreadInfo,
 )
+from .minidump_debug import decode_debug_registers
 from .wow64context import read_wow64_context
 
 SIGNATURE = 0x504D444D  # "MDMP"
@@ -724,6 +725,8 @@ class MinidumpMemory(ProcessMemory):
             note=note,
             wow64=wow64,
             exception=self.exception[1] if self.exception and self.exception[0] == raw.tid else None,
+            debug_registers=decode_debug_registers(self._blob.data, raw.context_rva, raw.context_size,
+                                                   self.architecture),
             extra={
                 "suspend_count": raw.suspend_count,
                 "priority": raw.priority,

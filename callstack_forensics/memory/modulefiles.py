@@ -127,6 +127,17 @@ class ModuleFileMemory(ProcessMemory):
             return f"{module.name}: {path} is not a usable PE file ({exc})"
         return bytes(mapped[: module.size]).ljust(module.size, b"\0")
 
+    def file_bytes(self, module: Module, address: int, size: int) -> bytes | None:
+        """The module file's bytes at ``address`` (mapped and relocated as the dump's module), or
+        None without a matching file: what an export looked like before anything patched it."""
+        if self.files is None or not module.contains(address) or address + size > module.end:
+            return None
+        image = self.image(module)
+        if isinstance(image, str):
+            return None
+        offset = address - module.base
+        return image[offset : offset + size]
+
     def module_sources(self) -> dict[str, str]:
         """Per module name: ``dump``, the file it came from, or why it is missing (for the report)."""
         out = {}

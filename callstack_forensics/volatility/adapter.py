@@ -36,11 +36,11 @@ from ..memory import (
     merge_sorted,
     page_protection,
 )
+from ..memory.implantstate import MappedFile
 from ..memory.wow64context import read_wow64_context
 
-HAS_FIBER_DATA = 0x4  # TEB.SameTebFlags: the thread was converted to a fiber
-FIBER_STACK_BASE = 0x10  # x64 FIBER: FiberData, ExceptionList, StackBase, StackLimit, DeallocationStack
-
+from . import fileobjects
+from .threadstate import ThreadStateReader, reader_for
 from .rawstructs import (
     LayoutUnknown,
     LoaderEntry,
@@ -55,6 +55,8 @@ from .rawstructs import (
 vollog = logging.getLogger(__name__)
 
 USER_LIMIT = 0x7FFFFFFFFFFF
+HAS_FIBER_DATA = 0x4  # TEB.SameTebFlags: the thread was converted to a fiber
+FIBER_STACK_BASE = 0x10  # x64 FIBER: FiberData, ExceptionList, StackBase, StackLimit, DeallocationStack
 VAD_TYPE_IMAGE = 2
 # x86 CONTEXT is an ABI layout (winnt.h), not a kernel-build one: these offsets never change.
 READ_ERRORS = (exceptions.InvalidAddressException, exceptions.PagedInvalidAddressException)
@@ -258,7 +260,8 @@ class VolatilityProcess(ProcessMemory):
             # Copy-on-write pages an image VAD has made private (patched or stomped code) are
             # charged to it; a clean image has none.
             private_exec = int(vad.get_commit_charge()) * 0x1000
-        return Region(start, end, protection, kind, path, start, private_exec)
+        file_object = None if private else self._member(lambda: _file_object_of(vad))
+        return Region(start, end, protection, kind, path, start, private_exec, file_object)
 
     def _split_image(self, region: Region) -> list[Region]:
         """An image VAD as its sections, each with the section's page protection. The VAD's own
@@ -283,6 +286,17 @@ class VolatilityProcess(ProcessMemory):
 
     def regions(self) -> list[Region]:
         return self._regions
+
+    @cached_property
+    def _file_objects(self) -> fileobjects.FileObjectReader | None:
+        return fileobjects.reader_for(self._context, self._kernel.symbol_table_name, self._kernel.layer_name)
+
+    def mapped_file(self, allocation_base: int) -> MappedFile | None:
+        """The FILE_OBJECT of the image or file mapping at ``allocation_base`` (issue 15, check 10)."""
+        region = next((r for r in self.regions() if r.allocation_base == allocation_base and r.file_object), None)
+        if region is None or self._file_objects is None:
+            return None
+        return self._file_objects.read(region.file_object)
 
     # ---- modules --------------------------------------------------------------
 
@@ -456,9 +470,19 @@ class VolatilityProcess(ProcessMemory):
         info.teb = teb
         self._stack_bounds(info, teb)
         self._trap_context(info, tcb)
+        self._implant_state(info, int(ethread.vol.offset), self._member(lambda: int(tcb.TrapFrame)) or 0)
         if self.process.is_wow64:
             self._wow64_context(info, teb)
         return info
+
+    @cached_property
+    def _thread_state(self) -> ThreadStateReader | None:
+        return reader_for(self._context, self._kernel.symbol_table_name, self._kernel.layer_name)
+
+    def _implant_state(self, info: ThreadInfo, ethread: int, trap_frame: int) -> None:
+        """The thread's saved debug registers and user APC queue (issue 15, checks 7 and 8)."""
+        if self._thread_state is not None:
+            info.debug_registers, info.apc_state = self._thread_state.read(ethread, trap_frame)
 
     def _raw_thread(self, offset: int) -> ThreadInfo | None:
         """The thread read from one copy of its _ETHREAD's bytes (the members at the symbol table's
@@ -503,6 +527,7 @@ class VolatilityProcess(ProcessMemory):
         except READ_ERRORS:
             self._stack_bounds(info, teb)
         self._trap_frame(info, get(layout.trap_frame))
+        self._implant_state(info, offset, get(layout.trap_frame))
         if self.process.is_wow64:
             self._wow64_context(info, teb)
         return info
@@ -747,7 +772,15 @@ def _vad_region(vad: Vad, protect_values: Any) -> Region | None:
             return None
         private_exec = vad.commit_charge * 0x1000
     return Region(vad.start, vad.end + 1, _protection(vad.protection, protect_values), kind, vad.file_name, vad.start,
-                  private_exec)
+                  private_exec, vad.file_object)
+
+
+def _file_object_of(vad: Any) -> int | None:
+    """A long VAD's FILE_OBJECT through Volatility's objects (Subsection -> ControlArea -> FilePointer)."""
+    control = vad.Subsection.ControlArea
+    pointer = control.FilePointer
+    value = int(pointer.Value) if pointer.has_member("Value") else int(pointer)
+    return (value & ~0xF) or None
 
 
 def _int_table(values: Any) -> Any:

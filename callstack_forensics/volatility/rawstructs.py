@@ -152,6 +152,7 @@ class Vad:
     vad_type: int | None
     commit_charge: int | None
     file_name: str | None
+    file_object: int | None = None  # the FILE_OBJECT behind a mapped or image VAD
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,6 +244,14 @@ class FileNameFields:
         return cls(fields("_SUBSECTION").need("ControlArea"), fields("_CONTROL_AREA").need("FilePointer.Object"),
                    fields("_FILE_OBJECT").need("FileName.Length"), fields("_FILE_OBJECT").need("FileName.Buffer"))
 
+    def file_object(self, layer: interfaces.layers.DataLayerInterface, subsection: int) -> int | None:
+        """The FILE_OBJECT's address (EX_FAST_REF's count bits cleared), or None when unreadable."""
+        try:
+            control_area = _read_field(layer, subsection, self.control_area)
+            return (_read_field(layer, control_area, self.file_pointer) & ~0xF) or None
+        except READ_ERRORS:
+            return None
+
     def read(self, layer: interfaces.layers.DataLayerInterface, subsection: int) -> str | None:
         """The mapped file's name, or None wherever Volatility's get_file_name gives NotApplicable."""
         try:
@@ -292,10 +301,12 @@ class VadLayout:
         except READ_ERRORS:
             return None
         start, last, protection, private, vad_type, commit = fields.decode(data)
-        name = None
+        name = file_object = None
         if fields.subsection is not None:
-            name = self.file_name.read(layer, fields.subsection.get(data, fields.start))
-        return Vad(start, last, protection, private, vad_type, commit, name)
+            subsection = fields.subsection.get(data, fields.start)
+            name = self.file_name.read(layer, subsection)
+            file_object = self.file_name.file_object(layer, subsection)
+        return Vad(start, last, protection, private, vad_type, commit, name, file_object)
 
 
 def vad_nodes(layer: interfaces.layers.DataLayerInterface, root: int, layout: VadLayout) -> list[tuple[int, str]]:

@@ -54,6 +54,7 @@ class Module:
     defines: tuple[str, ...] = ()
     stubs: str | None = None  # module name in syscalls.txt whose stubs this module carries
     signing_level: int = 12   # SE_SIGNING_LEVEL_* Code Integrity records for it: 12 Windows, 8 Microsoft, 1 unsigned
+    tail: tuple[str, ...] = ()  # sources linked after the stubs: added functions move none of the others
 
     @property
     def is_exe(self) -> bool:
@@ -81,9 +82,11 @@ def modules() -> list[Module]:
     core = ("ntdll.dll",)
     win = ("ntdll.dll", "kernelbase.dll")
     mods = [
-        Module("ntdll.dll", "x64", ("ntdll.c",), 0x7FFBC5A20000, SYS32 + "ntdll.dll", stubs="ntdll"),
+        Module("ntdll.dll", "x64", ("ntdll.c",), 0x7FFBC5A20000, SYS32 + "ntdll.dll", stubs="ntdll",
+               tail=("ntdll_tail.c",)),
         Module("kernelbase.dll", "x64", ("kernelbase.c",), 0x7FFBC2F10000, SYS32 + "KernelBase.dll", core),
-        Module("kernel32.dll", "x64", ("kernel32.c",), 0x7FFBC3E40000, SYS32 + "kernel32.dll", win),
+        Module("kernel32.dll", "x64", ("kernel32.c",), 0x7FFBC3E40000, SYS32 + "kernel32.dll", win,
+               tail=("kernel32_thunks.S",)),
         Module("win32u.dll", "x64", (), 0x7FFBC2A50000, SYS32 + "win32u.dll", stubs="win32u"),
         Module("user32.dll", "x64", ("user32.c",), 0x7FFBC4C60000, SYS32 + "user32.dll", ("win32u.dll",)),
         Module("sechost.dll", "x64", ("sechost.c",), 0x7FFBC4B00000, SYS32 + "sechost.dll", win),
@@ -113,6 +116,9 @@ def modules() -> list[Module]:
         Module("k32hook.dll", "x64", ("k32hook.c",), 0x7FFB96500000, "C:\\Users\\Public\\k32hook.dll", core,
                signing_level=1),
         Module("ws2_32.dll", "x64", ("ws2_32.c",), 0x7FFBC4F00000, SYS32 + "ws2_32.dll", win),
+        Module("amsi.dll", "x64", ("amsi.c",), 0x7FFBB0E00000, SYS32 + "amsi.dll", core),
+        Module("beacon.dll", "x64", ("beacon.c",), 0x180000000, "C:\\Users\\Public\\beacon.dll", ("kernelbase.dll",),
+               signing_level=1),
         Module("wow64.dll", "x64", ("wow64.c",), 0x7FFBC27B0000, SYS32 + "wow64.dll", core),
         Module("wow64cpu.dll", "x64", ("wow64cpu.c", "wow64cpu_x86.S"), 0x77A40000, SYS32 + "wow64cpu.dll",
                ("wow64.dll",)),
@@ -197,6 +203,7 @@ def build_module(mod: Module, out: Path, work: Path) -> Path:
         stub.write_text(stub_source(mod.stubs, mod.arch))
         sources.append(str(stub))
         def_lines = stub_exports(mod.stubs)
+    sources += [str(SRC / s) for s in mod.tail]
     if not mod.sources:  # a stubs-only module still needs an entry point
         entry = work / f"{mod.stubs}_entry_{mod.arch}.c"
         entry.write_text('#include "fake.h"\nDEFINE_SINK\nDEFINE_DLLMAIN\n')

@@ -113,10 +113,13 @@ class Expected:
     def module_rows(self, spec: ProcessSpec) -> set[tuple]:
         """(start, end, protection, private, file) of every mapped module."""
         plan = self.plan(spec.pid)
+        mapped = {(d.arch, d.name.lower()): d.implants.mapped_file for d in spec.module_details if d.implants.mapped_file}
         rows = set()
         for module in plan.modules + plan.modules32:
+            name = module.path.rsplit("\\", 1)[-1].lower()
+            other = mapped.get(("x64" if module.bits == 64 else "x86", name))  # the file the VAD maps instead
             rows.add((module.base, module.base + module.size - 1, "PAGE_EXECUTE_WRITECOPY", 0,
-                      nt_file_name(module.path)))
+                      nt_file_name(other or module.path)))
         return rows
 
     def vad_count(self, spec: ProcessSpec) -> int:
@@ -138,11 +141,13 @@ class Expected:
         return {n.lower() for n in names}
 
     def malfind_starts(self, spec: ProcessSpec) -> set[int]:
-        """Private RWX regions with content: what malfind must report (and nothing else)."""
+        """Private executable regions with content: what malfind must report (and nothing else). It
+        takes RWX regions by their protection and other executable ones by their dirty pages (written
+        after allocation, as the forge writes every private page)."""
         plan = self.plan(spec.pid)
         starts = set()
         for region in self._regions(spec):
-            if region.protection == "RWX" and region.kind == "private":
+            if "X" in region.protection and region.kind == "private":
                 vad = self.region_vad(spec, region)
                 written = any(w.va >= vad.start and w.va <= vad.end and any(w.data) for w in plan.writes)
                 if written:

@@ -61,7 +61,7 @@ def test_memory_native_rules_declare_every_field_they_read(stem):
 
 def test_memory_native_rules_all_declare_fields():
     native = [r for r in RULESET.rules if SEED_URL not in r.reference]
-    assert len(native) == 15
+    assert len(native) == 20
     assert all("required_fields" in r.raw["rule"] for r in native)
 
 

@@ -89,6 +89,7 @@ PROGRAMS = (
     Target("recursion", ("recursion.c",)),
     Target("exceptions", ("exceptions.c", "exceptions.S")),
     Target("sleepmask", ("sleepmask.c", "rwx_helpers.S")),
+    Target("implants", ("implants.c",)),
 )
 
 DUMPER = Target("dumper", ("dumper.c",), ("-O1",), libs=("-ldbghelp",))

@@ -24,6 +24,14 @@
  * `normal` writes MiniDumpNormal (thread stacks only, no full memory) plus the
  * same MemoryInfoList; a later issue reads such dumps.
  *
+ * Why the debug registers: Windows' dbghelp records each thread's CONTEXT with
+ * CONTEXT_ALL, debug registers included (the real Windows dumps in ../shared/realdata
+ * say ContextFlags 0x10001f), but Wine's (8.0) asks for CONTEXT_FULL only, so its
+ * dumps never hold Dr0-Dr7. After writing, this helper reads each dumped thread's
+ * debug registers with GetThreadContext(CONTEXT_DEBUG_REGISTERS) and writes them into
+ * that thread's CONTEXT record (x64 offsets 0x48-0x70), adding the flag, as Windows'
+ * writer would have. A thread it cannot open keeps its record as dbghelp wrote it.
+ *
  * `append` skips UserStreamParam so that the append-and-patch fallback runs
  * even on a dbghelp that honours user streams (Wine 8's does): the tests use it
  * to prove the fallback writes a valid file.
@@ -36,6 +44,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
 
 #define MEMORY_INFO_LIST_STREAM 16
 
@@ -179,6 +188,47 @@ static int append_stream(HANDLE file, ULONG32 type, const void *data, ULONG size
     return 1;
 }
 
+/*
+ * Dr0-Dr3, Dr6 and Dr7 of every dumped thread into its CONTEXT (see the top of this file).
+ * Returns the number of threads filled, or -1 when the thread list cannot be read.
+ */
+static int fill_debug_registers(HANDLE file)
+{
+    MINIDUMP_HEADER header;
+    MINIDUMP_DIRECTORY *dir = NULL;
+    MINIDUMP_THREAD_LIST list;
+    ULONG32 i, n;
+    int filled = 0;
+    ULONG64 at = 0;
+    if (has_stream(file, ThreadListStream, &header, &dir) != 1) { free(dir); return -1; }
+    for (i = 0; i < header.NumberOfStreams; i++)
+        if (dir[i].StreamType == ThreadListStream) at = dir[i].Location.Rva;
+    free(dir);
+    if (!read_at(file, at, &list, sizeof(list.NumberOfThreads))) return -1;
+    n = list.NumberOfThreads;
+    for (i = 0; i < n; i++) {
+        MINIDUMP_THREAD thread;
+        CONTEXT ctx;
+        HANDLE handle;
+        ULONG32 flags;
+        if (!read_at(file, at + 4 + (ULONG64)i * sizeof(thread), &thread, sizeof(thread))) return -1;
+        if (thread.ThreadContext.DataSize < sizeof(CONTEXT)) continue;
+        handle = OpenThread(THREAD_GET_CONTEXT, FALSE, thread.ThreadId);
+        if (!handle) continue;
+        memset(&ctx, 0, sizeof(ctx));
+        ctx.ContextFlags = CONTEXT_DEBUG_REGISTERS;
+        if (GetThreadContext(handle, &ctx)
+            && read_at(file, thread.ThreadContext.Rva + offsetof(CONTEXT, ContextFlags), &flags, sizeof(flags))) {
+            flags |= CONTEXT_DEBUG_REGISTERS;
+            if (write_at(file, thread.ThreadContext.Rva + offsetof(CONTEXT, Dr0), &ctx.Dr0, 6 * sizeof(DWORD64))
+                && write_at(file, thread.ThreadContext.Rva + offsetof(CONTEXT, ContextFlags), &flags, sizeof(flags)))
+                filled++;
+        }
+        CloseHandle(handle);
+    }
+    return filled;
+}
+
 int main(int argc, char **argv)
 {
     DWORD pid;
@@ -223,6 +273,8 @@ int main(int argc, char **argv)
         return fail("MiniDumpWriteDump");
     if (!append_stream(file, MEMORY_INFO_LIST_STREAM, stream, stream_size))
         return fail("appending MemoryInfoList");
+    if (fill_debug_registers(file) < 0)
+        return fail("filling the threads' debug registers");
 
     CloseHandle(file);
     CloseHandle(process);

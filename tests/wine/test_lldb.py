@@ -39,6 +39,11 @@ LLDB_EXCEPTIONS = {
     ("sleepmask", "sleeper_rw"): (
         Kind.NO_UNWIND_DATA, 2, "frame 2 is the sleep routine in private memory, made PAGE_READWRITE while it sleeps",
     ),
+    ("implants", "apc_running"): (
+        Kind.NO_UNWIND_DATA, 0,
+        "frame 0, Wine's NtDelayExecution stub, has no .pdata entry: LLDB takes its caller from the interrupted "
+        "SleepEx below the APC dispatcher and never shows the APC's frames (Sleep, the RWX routine, the dispatch)",
+    ),
     ("callback", "wndproc_wait"): (
         Kind.WINEDBG_STOPS, 8,
         "KiUserCallbackDispatcher's return slot holds Wine's 0xdeadbabe; the outer frames come from the program",
