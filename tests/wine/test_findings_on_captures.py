@@ -26,6 +26,10 @@ STAGED = {
     "rwx_syscall": {"Call Stack Frame in RWX Memory", "System Call Issued Outside ntdll or win32u"},
     "shellcode": {"Call Stack Frame in RWX Memory", "Waiting Thread Returning into Unbacked Executable Memory"},
     "sleepmask": {"Thread Returns Into Non-Executable Memory", "Sleep Obfuscation CONTEXT Records in Private Memory"},
+    # its APC routine is RWX shellcode that sleeps: the frame rules fire beside the implant-state ones
+    "implants": {"Hardware Breakpoint on an Exported Function", "User APC Queued to Unbacked or RWX Memory",
+                 "System DLL Export Patched in Memory", "PE Image in Private Executable Memory",
+                 "Call Stack Frame in RWX Memory", "Waiting Thread Returning into Unbacked Executable Memory"},
 }
 
 
