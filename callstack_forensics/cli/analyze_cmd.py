@@ -35,6 +35,7 @@ def register(app: typer.Typer) -> None:
     def analyze_cmd(
         source: Path = typer.Argument(..., help=common.SOURCE_HELP),
         rules: Optional[list[Path]] = common.rules_option(),
+        no_shipped_rules: bool = common.no_shipped_rules_option(),
         symbols: Optional[list[Path]] = common.symbols_option(),
         pid: Optional[list[int]] = common.pid_option(),
         as_json: bool = common.json_option(),
@@ -46,7 +47,7 @@ def register(app: typer.Typer) -> None:
         max_stack_bytes: int = typer.Option(1 << 20, "--max-stack-bytes", min=4096, help="Stack bytes read per thread at most."),
         no_yara: bool = typer.Option(False, "--no-yara", help="Do not scan unbacked executable memory with YARA."),
     ) -> None:
-        opts = RunOptions(rules=list(rules or []), symbols=list(symbols or []), pids=list(pid or []), as_json=as_json,
+        opts = RunOptions(rules=list(rules or []), no_shipped_rules=no_shipped_rules, symbols=list(symbols or []), pids=list(pid or []), as_json=as_json,
                           quiet=quiet, modules_dirs=list(modules or []), cache_dir=cache_dir, download_symbols=download_symbols, max_frames=max_frames,
                           max_stack_bytes=max_stack_bytes, yara=not no_yara)
         console = common.human_console(opts)

@@ -17,7 +17,7 @@ from rich.console import Console
 from ..analysis import Analysis, AnalysisOptions, Source, analyze
 from ..analysis.fingerprint import sha256_file
 from ..engine.context import WalkOptions
-from ..rules import default_rules_dir, load_rules
+from ..rules import default_rules_dir, load_rules, rule_folders
 from ..sources import SourceError, open_source
 from ..yara_scan import YaraScanner, default_yara_dir
 from .progress_view import RichStages
@@ -31,6 +31,10 @@ SOURCE_HELP = "A Windows memory image (raw, crash dump, ...) or a process minidu
 
 def rules_option() -> list[Path] | None:
     return typer.Option(None, "--rules", help="More rule folders (Elastic endpoint TOML), added to the shipped rules/; repeatable.")
+
+
+def no_shipped_rules_option() -> bool:
+    return typer.Option(False, "--no-shipped-rules", help="Leave the shipped rules out: run only the --rules folders given.")
 
 
 def symbols_option() -> list[Path] | None:
@@ -62,6 +66,7 @@ class RunOptions:
     """Every option a source-reading command may take; each command fills what it offers."""
 
     rules: list[Path] = field(default_factory=list)
+    no_shipped_rules: bool = False
     symbols: list[Path] = field(default_factory=list)
     pids: list[int] = field(default_factory=list)
     tids: list[int] = field(default_factory=list)
@@ -147,7 +152,9 @@ def open_with_progress(path: Path, opts: RunOptions, stages: RichStages) -> Sour
 def run_analysis(path: Path, opts: RunOptions, console: Console, with_rules: bool = True,
                  emit_ancestors: bool = True) -> Analysis:
     """Open, walk, build events and (``with_rules``) run the rules, with rich progress on ``console``."""
-    dirs = [default_rules_dir(), *[p for p in opts.rules if p != default_rules_dir()]]
+    if opts.no_shipped_rules and not opts.rules:
+        raise SourceError("--no-shipped-rules needs at least one --rules folder")
+    dirs = rule_folders(default_rules_dir(), opts.rules, with_shipped=not opts.no_shipped_rules)
     for folder in opts.rules:
         if not folder.is_dir():
             raise SourceError(f"--rules {folder}: not a folder")
