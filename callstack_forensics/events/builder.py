@@ -106,7 +106,9 @@ class _Builder:
             detail += f"; fork: {verdict.detail}"
         if view.note:
             detail += f"; note: {view.note}"
-        event = {"@timestamp": timestamp(info.create_time), "event": event_header("process", "start", ["start"]),
+        header = event_header("process", "start", ["start"])
+        header["outcome"] = "success"  # the process object exists: its creation succeeded
+        event = {"@timestamp": timestamp(info.create_time), "event": header,
                  "process": process, **user_fields(info.user_sid),
                  "evidence": evidence("_EPROCESS", info.object_address, detail, pid=info.pid, related=related)}
         return _drop_none(event)
@@ -142,7 +144,9 @@ class _Builder:
             obj, detail = "_LDR_DATA_TABLE_ENTRY", "module in the PEB's loader list (address: the module's base)"
         else:
             obj, detail = "_MMVAD", "image VAD with a PE header that no loader list names: an unlinked module"
-        event = {"@timestamp": timestamp(module.load_time), "event": event_header("library", "load", ["start"]),
+        header = event_header("library", "load", ["start"])
+        header["outcome"] = "success"  # the module is mapped: the load succeeded
+        event = {"@timestamp": timestamp(module.load_time), "event": header,
                  "process": self.process(view), "dll": dll, **user_fields(view.info.user_sid),
                  "evidence": evidence(obj, module.base, detail, pid=view.info.pid)}
         return _drop_none(event)
