@@ -15,6 +15,7 @@ from ..engine.context import ProcessContext
 from ..memory import Module, RegionKind
 from ..engine.stack import UNBACKED, UNKNOWN
 from .evidence import event_header, evidence
+from .final_module import complete_final_module, kernel_final_module
 from .identity import process_fields, timestamp, user_fields
 from .lineage import CreatorLink, ForkVerdict, fork_verdicts, link_creators, parent_of
 from .model import ProcessView, Snapshot
@@ -118,6 +119,8 @@ class _Builder:
         if not link.inherited:
             out["id"] = link.analysis.stack.tid
         out["Ext"] = stack_fields(link.frames, link.creator.yara)
+        if link.creator.context is not None:
+            complete_final_module(out["Ext"], _modules(link.creator.context))
         return out
 
     # ---- libraries -----------------------------------------------------------------------
@@ -176,6 +179,11 @@ class _Builder:
         stack = analysis.stack
         thread = stack.thread
         ext: dict[str, Any] = stack_fields(stack.frames, view.yara)
+        if view.context is not None:
+            complete_final_module(ext, _modules(view.context))
+        kernel = kernel_final_module(thread) if not stack.frames else None
+        if kernel is not None:
+            ext["call_stack_final_user_module"] = kernel
         start = getattr(thread, "win32_start_address", None) or getattr(thread, "start_address", None)
         if start and view.context is not None:
             ext["start_address"] = f"{start:#x}"
@@ -230,6 +238,13 @@ def _module_private_bytes(ctx: ProcessContext, module: Module) -> int | None:
     values = [r.private_executable_bytes for r in ctx.memory.regions()
               if r.kind == RegionKind.IMAGE and module.base <= r.start < module.end and r.private_executable_bytes is not None]
     return max(values) if values else None
+
+
+def _modules(ctx: ProcessContext) -> list[Module]:
+    try:
+        return list(ctx.memory.modules())
+    except Exception:  # a module list that does not read leaves the signature out, nothing more
+        return []
 
 
 def _hex(value: int | None) -> str | None:

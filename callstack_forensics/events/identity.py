@@ -105,6 +105,9 @@ def parent_fields(info: ProcessInfo, parent: ProcessView | None, volumes: Volume
     if parent.info.command_line is not None:
         out["command_line"] = parent.info.command_line
     out.update(args_fields(parent.info.command_line))
+    signature = code_signature(parent.info.signature_level or _image_signing_level(parent))
+    if signature:
+        out["code_signature"] = signature
     return out
 
 
