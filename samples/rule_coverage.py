@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -41,10 +42,11 @@ def scenario_paths(names: list[str] | None) -> list[Path]:
     return chosen
 
 
-def forge(scenario: Path, out: Path) -> Path:
-    image = out / f"{scenario.stem}.raw"
-    subprocess.run([str(CLI), "forge", str(scenario), "-o", str(image)], check=True, capture_output=True, text=True)
-    return image
+def forge_scenario(scenario: Path, out: Path):
+    """The forged image (and its plans: which file each module was mapped from)."""
+    from callstack_forensics.forge.builder import forge
+
+    return forge(scenario, out / f"{scenario.stem}.raw")
 
 
 def events_of(image: Path, out: Path, extra: list[str], label: str) -> list[dict]:
@@ -58,13 +60,14 @@ def events_of(image: Path, out: Path, extra: list[str], label: str) -> list[dict
     return [json.loads(line) for line in target.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def file_options(scenario: Path, out: Path) -> list[str] | None:
-    """``--files DIR`` for a collection of the scenario's module files, or None where there is none."""
-    try:
-        from samples.collection import build_collection
-    except ImportError:
-        return None
-    folder = build_collection(scenario, out / "files" / scenario.stem)
+def file_options(result, out: Path) -> list[str]:
+    """``--files DIR``: a collection of the scenario's module files, signed with a test certificate
+    when osslsigncode is installed (as a vendor's files are signed)."""
+    from samples.collection import build_collection
+
+    folder = out / "files" / result.image.stem
+    shutil.rmtree(folder, ignore_errors=True)
+    build_collection(result.plans, folder, sign=shutil.which("osslsigncode") is not None)
     return ["--files", str(folder)]
 
 
@@ -83,14 +86,15 @@ def main(argv: list[str] | None = None) -> int:
     counts = {"memory": 0, "files": 0}
     with_files = False
     for scenario in scenario_paths(args.scenarios):
-        image = forge(scenario, args.out)
+        result = forge_scenario(scenario, args.out)
+        image = result.image
         plain = events_of(image, args.out, [], "memory")
         counts["memory"] += len(plain)
         for event in plain:
             memory.add_event(event)
-        options = file_options(scenario, args.out)
-        richer = events_of(image, args.out, options, "files") if options else plain
-        with_files = with_files or options is not None
+        options = file_options(result, args.out)
+        richer = events_of(image, args.out, options, "files")
+        with_files = True
         counts["files"] += len(richer)
         for event in richer:
             files.add_event(event)

@@ -17,6 +17,7 @@ from rich.console import Console
 from ..analysis import Analysis, AnalysisOptions, Source, analyze
 from ..analysis.fingerprint import sha256_file
 from ..engine.context import WalkOptions
+from ..hostfiles import HostFiles
 from ..rules import default_rules_dir, load_rules, rule_folders
 from ..sources import SourceError, open_source
 from ..yara_scan import YaraScanner, default_yara_dir
@@ -57,6 +58,10 @@ def cache_dir_option() -> Optional[Path]:
     return typer.Option(None, "--cache-dir", help="Volatility's cache folder (default: Volatility's own); a fresh one forgets symbol tables found earlier.")
 
 
+def files_option() -> list[Path] | None:
+    return typer.Option(None, "--files", help="The host's files: a mounted volume or a triage collection keeping original paths (KAPE, Velociraptor); hashes, PE details, signatures and missing module pages from the files that match; repeatable.")
+
+
 def modules_option() -> list[Path] | None:
     return typer.Option(None, "--modules", help="For a normal minidump: folder of the module files (matched by name, size and timestamp); repeatable.")
 
@@ -73,6 +78,7 @@ class RunOptions:
     as_json: bool = False
     quiet: bool = False
     modules_dirs: list[Path] = field(default_factory=list)
+    files_dirs: list[Path] = field(default_factory=list)
     download_symbols: bool = False
     cache_dir: Path | None = None
     max_frames: int = 256
@@ -161,10 +167,12 @@ def run_analysis(path: Path, opts: RunOptions, console: Console, with_rules: boo
     for folder in opts.symbols:
         if not folder.is_dir():
             raise SourceError(f"--symbols {folder}: not a folder")
+    files = open_files(opts.files_dirs)  # before the image: a wrong folder must not cost minutes
     with RichStages(console) as stages:
         source = open_with_progress(path, opts, stages)
         options = AnalysisOptions(walk=opts.walk(), rule_dirs=dirs, pids=set(opts.pids) or None,
-                                  tids=set(opts.tids) or None, emit_ancestors=emit_ancestors)
+                                  tids=set(opts.tids) or None, emit_ancestors=emit_ancestors,
+                                  files=files)
         if opts.yara:
             options.yara = YaraScanner.from_dirs([default_yara_dir()])
         if with_rules:
@@ -174,6 +182,16 @@ def run_analysis(path: Path, opts: RunOptions, console: Console, with_rules: boo
         analysis = analyze(source, options, stages)
     check_filters_matched(path, opts, analysis)
     return analysis
+
+
+def open_files(folders: list[Path]) -> HostFiles | None:
+    """The ``--files`` collections, or None without any; a folder that is not one is an input error."""
+    if not folders:
+        return None
+    try:
+        return HostFiles.open(folders)
+    except NotADirectoryError as exc:
+        raise SourceError(str(exc)) from exc
 
 
 def no_rules_message(dirs: list[Path], errors: list) -> str:

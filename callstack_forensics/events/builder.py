@@ -15,7 +15,9 @@ from ..engine.context import ProcessContext
 from ..memory import Module, RegionKind
 from ..engine.stack import UNBACKED, UNKNOWN
 from .evidence import event_header, evidence
+from .filefields import apply_facts, image_module, module_facts
 from .final_module import complete_final_module, kernel_final_module
+from ..hostfiles import FileFacts
 from .identity import process_fields, timestamp, user_fields
 from .lineage import CreatorLink, ForkVerdict, fork_verdicts, link_creators, parent_of
 from .model import ProcessView, Snapshot
@@ -84,7 +86,26 @@ class _Builder:
         self.by_pid = by_pid
 
     def process(self, view: ProcessView) -> dict[str, Any]:
-        return process_fields(view, parent_of(view, self.by_pid), self.volumes)
+        parent = parent_of(view, self.by_pid)
+        out = process_fields(view, parent, self.volumes)
+        apply_facts(out, self._image_facts(view))
+        if parent is not None and "parent" in out:
+            apply_facts(out["parent"], self._image_facts(parent))
+        return out
+
+    def _image_facts(self, view: ProcessView) -> FileFacts | None:
+        if self.snapshot.files is None or view.context is None:
+            return None
+        module = image_module(view.context.memory, view.info.path)
+        return module_facts(self.snapshot.files, view.context.memory, module) if module is not None else None
+
+    def _final_module_facts(self, ext: dict[str, Any], ctx: ProcessContext) -> None:
+        final = ext.get("call_stack_final_user_module")
+        if self.snapshot.files is None or not isinstance(final, dict) or not final.get("path"):
+            return
+        module = image_module(ctx.memory, final["path"])
+        if module is not None:
+            apply_facts(final, module_facts(self.snapshot.files, ctx.memory, module), signature_as_list=True)
 
     # ---- process ------------------------------------------------------------------------
 
@@ -121,6 +142,7 @@ class _Builder:
         out["Ext"] = stack_fields(link.frames, link.creator.yara)
         if link.creator.context is not None:
             complete_final_module(out["Ext"], _modules(link.creator.context))
+            self._final_module_facts(out["Ext"], link.creator.context)
         return out
 
     # ---- libraries -----------------------------------------------------------------------
@@ -143,6 +165,7 @@ class _Builder:
         signature = code_signature(module.signing_level)
         if signature:
             dll["code_signature"] = signature
+        apply_facts(dll, module_facts(self.snapshot.files, ctx.memory, module))
         if module.linked:
             obj, detail = "_LDR_DATA_TABLE_ENTRY", "module in the PEB's loader list (address: the module's base)"
         else:
@@ -181,6 +204,7 @@ class _Builder:
         ext: dict[str, Any] = stack_fields(stack.frames, view.yara)
         if view.context is not None:
             complete_final_module(ext, _modules(view.context))
+            self._final_module_facts(ext, view.context)
         kernel = kernel_final_module(thread) if not stack.frames else None
         if kernel is not None:
             ext["call_stack_final_user_module"] = kernel

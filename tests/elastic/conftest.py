@@ -46,3 +46,19 @@ def benign_events(forged) -> list[dict[str, Any]]:
 def process_event(events: list[dict[str, Any]], name: str) -> dict[str, Any]:
     return next(e for e in events if e["event"]["category"] == ["process"] and e["event"]["action"] == "start"
                 and e["process"]["name"].lower() == name.lower())
+
+
+@pytest.fixture(scope="session")
+def forged_plans(tmp_path_factory) -> Callable[[str], Any]:
+    """The forge's result (image and plans) for a scenario, forged in-process once."""
+    from callstack_forensics.forge.builder import forge
+
+    results: dict[str, Any] = {}
+
+    def get(name: str) -> Any:
+        if name not in results:
+            out = tmp_path_factory.mktemp(f"{name}-plans") / f"{name}.raw"
+            results[name] = forge(REPO / "samples" / "scenarios" / f"{name}.toml", out)
+        return results[name]
+
+    return get
