@@ -17,6 +17,7 @@ from ..engine.stack import UNBACKED, UNKNOWN
 from .evidence import event_header, evidence
 from .filefields import apply_facts, image_module, module_facts
 from .final_module import complete_final_module, kernel_final_module
+from .mapped_pe import mapped_pe_fields, with_pe
 from ..hostfiles import FileFacts
 from .identity import process_fields, timestamp, user_fields
 from .lineage import CreatorLink, ForkVerdict, fork_verdicts, link_creators, parent_of
@@ -84,14 +85,31 @@ class _Builder:
         self.snapshot = snapshot
         self.volumes = volumes
         self.by_pid = by_pid
+        self._mapped_pe: dict[tuple[int, int], dict[str, str]] = {}
+
+    def mapped_pe(self, view: ProcessView, module: Module) -> dict[str, str]:
+        """The module's ``pe`` fields from its resident pages, read once per module of a process."""
+        key = (view.info.pid, module.base)
+        if key not in self._mapped_pe and view.context is not None:
+            self._mapped_pe[key] = mapped_pe_fields(view.context.memory, module)
+        return self._mapped_pe.get(key, {})
 
     def process(self, view: ProcessView) -> dict[str, Any]:
         parent = parent_of(view, self.by_pid)
         out = process_fields(view, parent, self.volumes)
         apply_facts(out, self._image_facts(view))
+        self._image_pe(out, view)
         if parent is not None and "parent" in out:
             apply_facts(out["parent"], self._image_facts(parent))
+            self._image_pe(out["parent"], parent)
         return out
+
+    def _image_pe(self, target: dict[str, Any], view: ProcessView) -> None:
+        if view.context is None:
+            return
+        module = image_module(view.context.memory, view.info.path)
+        if module is not None:
+            with_pe(target, self.mapped_pe(view, module))
 
     def _image_facts(self, view: ProcessView) -> FileFacts | None:
         if self.snapshot.files is None or view.context is None:
@@ -166,6 +184,7 @@ class _Builder:
         if signature:
             dll["code_signature"] = signature
         apply_facts(dll, module_facts(self.snapshot.files, ctx.memory, module))
+        with_pe(dll, self.mapped_pe(view, module))
         if module.linked:
             obj, detail = "_LDR_DATA_TABLE_ENTRY", "module in the PEB's loader list (address: the module's base)"
         else:
