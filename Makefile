@@ -60,5 +60,6 @@ samples: install
 # events of the bundled scenarios, from the image alone and with --files), and the fields still
 # missing by how many rules read them:   make rule-coverage RULES=~/elastic/behavior/rules
 RULES ?= rules
+FIELD_USAGE ?= $(SHARED)/docs/elastic-windows-field-usage.md
 rule-coverage: install
-	$(PY) samples/rule_coverage.py $(RULES)
+	$(PY) samples/rule_coverage.py $(RULES) $(if $(wildcard $(FIELD_USAGE)),--field-usage $(FIELD_USAGE))

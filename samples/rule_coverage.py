@@ -9,6 +9,7 @@ printed by how many rules read them (see callstack_forensics/rules/coverage.py).
 
     python samples/rule_coverage.py ~/elastic/behavior/rules            # Windows rules (default)
     python samples/rule_coverage.py rules --scenarios benign_desktop --os any
+    python samples/rule_coverage.py rules --field-usage ../shared/docs/elastic-windows-field-usage.md
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from callstack_forensics.rules import load_rules  # noqa: E402
-from callstack_forensics.rules.coverage import CoverageRun, Held, coverage, for_os, render  # noqa: E402
+from callstack_forensics.rules.coverage import (  # noqa: E402
+    CoverageRun, Held, coverage, for_os, parse_field_usage, render, render_usage)
 
 CLI = Path(sys.executable).parent / "callstack-forensics"
 SCENARIOS = ROOT / "samples" / "scenarios"
@@ -78,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenarios", nargs="*", help="scenario names (default: every bundled scenario)")
     parser.add_argument("--out", type=Path, default=ROOT / "out" / "rule-coverage")
     parser.add_argument("--top", type=int, default=40, help="how many missing fields to list")
+    parser.add_argument("--field-usage", type=Path, help="a markdown table of fields by rule count (| N | `field` |): "
+                        "say which of them our events hold")
     args = parser.parse_args(argv)
     ruleset = load_rules(args.rules)
     rules = for_os(ruleset.rules, None if args.os == "any" else args.os)
@@ -104,6 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     if with_files:
         runs.append(CoverageRun("with --files", counts["files"], coverage(rules, files)))
     print(render(runs, len(ruleset.rules), len(ruleset.errors), None if args.os == "any" else args.os, args.top))
+    if args.field_usage:
+        usage = parse_field_usage(args.field_usage.read_text(encoding="utf-8"))
+        print(render_usage(usage, [("memory image alone", memory), ("with --files", files)]))
     return 0
 
 

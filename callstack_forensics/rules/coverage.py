@@ -181,3 +181,23 @@ def render(runs: Sequence[CoverageRun], total_loaded: int, failed: int, os_name:
     if classes:
         lines.append("event classes we never emit: " + ", ".join(f"{name} ({count} rules)" for name, count in classes))
     return "\n".join(lines)
+
+
+def parse_field_usage(text: str) -> list[tuple[int, str]]:
+    """``(rules, field)`` rows of a markdown table ``| 495 | `event.action` |`` (a field-usage count)."""
+    import re
+
+    return [(int(count), name) for count, name in re.findall(r"^\|\s*(\d+)\s*\|\s*`([^`]+)`\s*\|", text, re.MULTILINE)]
+
+
+def render_usage(usage: Sequence[tuple[int, str]], runs: Sequence[tuple[str, Held]]) -> str:
+    """For a field-usage table: how many of its fields each event set holds, and which it lacks."""
+    lines = [f"fields of the usage table ({len(usage)} fields):"]
+    for label, held in runs:
+        have = [(n, f) for n, f in usage if f in held.fields]
+        lines.append(f"  {label:<24} holds {len(have):>3} / {len(usage)} fields")
+    label, held = runs[-1]
+    missing = [(n, f) for n, f in usage if f not in held.fields]
+    lines.append(f"fields of the table still missing ({label}), by the rules that read them:")
+    lines.extend(f"  {n:>5}  {f}" for n, f in missing)
+    return "\n".join(lines)

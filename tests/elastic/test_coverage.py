@@ -69,3 +69,13 @@ def test_render_prints_each_event_set_and_the_missing_fields(tmp_path):
     assert "memory image                 4 / 7" in text and "with --files                 4 / 7" in text
     assert "      1     1  process.hash.sha256" in text  # with pe filled, the hash alone keeps one rule out
     assert "event classes we never emit: dns (1 rules)" in text
+
+
+def test_field_usage_table_says_which_fields_are_held():
+    from callstack_forensics.rules.coverage import parse_field_usage, render_usage
+
+    usage = parse_field_usage("| rules | field |\n|---|---|\n| 495 | `event.action` |\n| 246 | `process.code_signature.subject_name` |\n")
+    assert usage == [(495, "event.action"), (246, "process.code_signature.subject_name")]
+    text = render_usage(usage, [("memory image alone", Held.of([PROCESS])), ("with --files", Held.of([PROCESS]))])
+    assert "memory image alone       holds   1 / 2 fields" in text
+    assert "    246  process.code_signature.subject_name" in text and "495  event.action" not in text
