@@ -33,6 +33,13 @@ class FileCollection:
 
     def locate(self, windows_path: str) -> Path | None:
         """The collected file for a DOS path (``C:\\...``), or None when the collection lacks it."""
+        return self._locate(windows_path, folder=False)
+
+    def locate_folder(self, windows_path: str) -> Path | None:
+        """The collected folder for a DOS path, or None."""
+        return self._locate(windows_path, folder=True)
+
+    def _locate(self, windows_path: str, folder: bool) -> Path | None:
         text = windows_path
         for prefix in _DEVICE_PREFIXES:
             if text.startswith(prefix):
@@ -45,7 +52,7 @@ class FileCollection:
             return None
         for base in _drive_roots(self.root, found.group(1)):
             path = self._walk(base, parts)
-            if path is not None and path.is_file():
+            if path is not None and (path.is_dir() if folder else path.is_file()):
                 return path
         return None
 

@@ -17,6 +17,7 @@ import pefile
 
 from ..memory import Module
 from .authenticode import Verifier, file_signature, load_verifier
+from .catalogs import CatalogIndex
 from .collection import FileCollection
 
 VERSION_KEYS = {  # Elastic's pe.* name: the VERSIONINFO string
@@ -48,6 +49,7 @@ class HostFiles:
     notes: list[str] = field(default_factory=list)
     _facts: dict[tuple[str, int, int | None], FileFacts | None] = field(default_factory=dict, repr=False)
     _verifier: Verifier | None = field(default=None, repr=False)
+    _catalogs: CatalogIndex | None = field(default=None, repr=False)
 
     @classmethod
     def open(cls, folders: Sequence[Path], trusted_store: Any = None) -> "HostFiles":
@@ -94,11 +96,22 @@ class HostFiles:
         except OSError:
             return None
         hashes = {name: hashlib.new(name, data).hexdigest() for name in ("md5", "sha1", "sha256")}
+        verifier = self._ensure_verifier()
+        return FileFacts(path, hashes, pe_details(data),
+                         file_signature(path, verifier, self.trusted_store, self._catalogs))
+
+    def _ensure_verifier(self) -> Verifier:
+        """signify and the collection's catalogs, loaded on first use (a run without --files pays nothing)."""
         if self._verifier is None:
             self._verifier = load_verifier()
             if self._verifier.problem:
                 self.notes.append(self._verifier.problem)
-        return FileFacts(path, hashes, pe_details(data), file_signature(path, self._verifier, self.trusted_store))
+            if self._verifier.parse_catalog is not None:
+                self._catalogs = CatalogIndex.build(self.collections, self._verifier.parse_catalog)
+                if self._catalogs.unreadable:
+                    self.notes.append(f"{len(self._catalogs.unreadable)} catalogs not read: "
+                                      + ", ".join(self._catalogs.unreadable[:5]))
+        return self._verifier
 
 
 def pe_details(data: bytes) -> dict[str, str]:

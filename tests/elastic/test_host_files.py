@@ -65,7 +65,7 @@ def test_a_matching_file_gives_hashes_and_pe_details_another_build_is_refused(tm
     assert facts.hashes == {"md5": hashlib.md5(data).hexdigest(), "sha1": hashlib.sha1(data).hexdigest(),
                             "sha256": hashlib.sha256(data).hexdigest()}
     assert pefile.PE(data=data).get_imphash() == "" and "imphash" not in facts.pe  # ntdll imports nothing
-    assert facts.signature is None  # no embedded signature: no verdict (a catalog may sign it)
+    assert facts.signature is None  # no embedded signature and no CatRoot: no verdict (a catalog may sign it)
     size, stamp = _identity(SAMPLES / "kernel32.dll")
     assert files.facts("C:\\Windows\\System32\\kernel32.dll", size, stamp) is None
     assert len(files.notes) == 1 and "refused" in files.notes[0] and "another build" in files.notes[0]
@@ -128,7 +128,8 @@ def test_events_with_files_carry_hashes_from_the_collected_files(print_monitor):
     plain = events_of(result.image)
     rich = events_of(result.image, "--files", str(root))
     spooler, spooler_plain = process_event(rich, "spoolsv.exe"), process_event(plain, "spoolsv.exe")
-    assert "hash" not in spooler_plain["process"] and "pe" not in spooler_plain["process"]
+    assert "hash" not in spooler_plain["process"] and "file_source" not in spooler_plain["process"]["Ext"]
+    assert spooler_plain["process"]["pe"] == spooler["process"]["pe"]  # the mapped image says what the file says
     collected = Path(spooler["process"]["Ext"]["file_source"])
     assert collected.is_relative_to(root)
     assert spooler["process"]["hash"]["sha256"] == hashlib.sha256(collected.read_bytes()).hexdigest()
@@ -160,8 +161,10 @@ def test_a_third_party_image_shows_its_signer(forged_plans, tmp_path):
     threads = [e for e in rich if e["process"]["pid"] == defender["pid"] and e["event"]["category"] == ["thread"]]
     assert threads and all(e["process"]["code_signature"] == signature for e in threads)
     ntdll = next(e for e in rich if e["event"]["category"] == ["library"] and e["dll"]["name"].lower() == "ntdll.dll")
-    assert ntdll["dll"]["code_signature"] == {"exists": True, "trusted": True, "status": "trusted",
-                                             "Ext": {"signing_level": "Windows"}}  # no file verdict: the level stays
+    # Windows' own file: no embedded signature, listed in the collection's catalog (CatRoot)
+    assert ntdll["dll"]["code_signature"] == {"exists": True, "trusted": False, "status": "errorUntrustedRoot",
+                                             "subject_name": "Callstack Forensics Sample Signing",
+                                             "Ext": {"signing_level": "Windows", "source": "Authenticode, ntdll.dll"}}
 
 
 def test_a_file_of_another_build_is_refused_with_a_note(print_monitor, tmp_path):
@@ -189,3 +192,27 @@ def test_files_folder_that_does_not_exist_is_an_input_error(print_monitor, tmp_p
 
     run = CliRunner().invoke(build_app(), ["events", str(result.image), "--files", str(tmp_path / "nowhere")])
     assert run.exit_code == 2 and "not a folder" in run.stderr
+
+
+@needs_signing
+def test_catalog_signatures_from_the_collections_catroot(tmp_path):
+    from samples.collection import CATROOT, build_catalog
+
+    system32 = tmp_path / "C" / "Windows" / "System32"
+    system32.mkdir(parents=True)
+    for name in ("ntdll.dll", "kernel32.dll"):
+        shutil.copyfile(SAMPLES / name, system32 / name)
+    cert, key = _test_signer(tmp_path / "signing")
+    build_catalog([system32 / "ntdll.dll"], tmp_path / "C" / CATROOT / "nt.cat", cert, key)
+    from signify.x509 import Certificate
+    from signify.x509.context import CertificateStore
+
+    store = CertificateStore([Certificate.from_pem(cert.read_bytes())], trusted=True)
+    files = HostFiles.open([tmp_path], trusted_store=store)
+    listed = files.facts("C:\\Windows\\System32\\ntdll.dll", *_identity(SAMPLES / "ntdll.dll"))
+    assert listed.signature == {"exists": True, "trusted": True, "status": "trusted",
+                                "subject_name": "Callstack Forensics Sample Signing"}
+    unlisted = files.facts("C:\\Windows\\System32\\kernel32.dll", *_identity(SAMPLES / "kernel32.dll"))
+    assert unlisted.signature == {"exists": False}  # catalogs were searched and none lists it
+    untrusted = HostFiles.open([tmp_path]).facts("C:\\Windows\\System32\\ntdll.dll", *_identity(SAMPLES / "ntdll.dll"))
+    assert untrusted.signature["status"] == "errorUntrustedRoot" and untrusted.signature["trusted"] is False
