@@ -97,6 +97,9 @@ class _Builder:
     def process(self, view: ProcessView) -> dict[str, Any]:
         parent = parent_of(view, self.by_pid)
         out = process_fields(view, parent, self.volumes)
+        uptime = _uptime(view, self.snapshot.observed_at)
+        if uptime is not None:
+            out["uptime"] = uptime
         apply_facts(out, self._image_facts(view))
         self._image_pe(out, view)
         if parent is not None and "parent" in out:
@@ -281,6 +284,15 @@ def _module_private_bytes(ctx: ProcessContext, module: Module) -> int | None:
     values = [r.private_executable_bytes for r in ctx.memory.regions()
               if r.kind == RegionKind.IMAGE and module.base <= r.start < module.end and r.private_executable_bytes is not None]
     return max(values) if values else None
+
+
+def _uptime(view: ProcessView, observed_at: Any) -> int | None:
+    """Seconds from the process's creation to the capture (both from the image), or None."""
+    created = view.info.create_time
+    if created is None or observed_at is None:
+        return None
+    seconds = int((observed_at - created).total_seconds())
+    return seconds if seconds >= 0 else None
 
 
 def _modules(ctx: ProcessContext) -> list[Module]:

@@ -50,3 +50,15 @@ def test_fields_are_absent_when_the_source_does_not_hold_them():
     unknown = dataclasses.replace(info, integrity_sid="S-1-16-1234", command_line="")
     (event,) = build_events(Snapshot([ProcessView(unknown)]))
     assert "token" not in event["process"]["Ext"] and "args" not in event["process"]
+
+
+def test_uptime_from_creation_to_capture(benign_events):
+    import datetime as dt
+
+    services = process_event(benign_events, "services.exe")
+    started = dt.datetime.fromisoformat(services["process"]["start"].replace("Z", "+00:00"))
+    captured = dt.datetime(2024, 5, 14, 10, 22, 31, tzinfo=dt.timezone.utc)  # the scenario's [system] time
+    assert services["process"]["uptime"] == int((captured - started).total_seconds())
+    info = ProcessInfo(pid=100, name="a.exe")  # no create time: no uptime
+    (event,) = build_events(Snapshot([ProcessView(info)], captured))
+    assert "uptime" not in event["process"]
