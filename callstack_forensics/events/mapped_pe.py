@@ -39,13 +39,13 @@ def mapped_pe_fields(memory: ProcessMemory, module: Module) -> dict[str, str]:
 
     try:
         directories, is64 = _directories(read)
-    except (MemoryMissing, struct.error, ValueError):
+    except Exception:  # a missing page or a hostile source (anything it raises) costs only these fields
         return {}
     out: dict[str, str] = {}
     for action in (lambda: _version(read, directories), lambda: _imphash(read, directories, is64)):
         try:
             out.update(action())
-        except (MemoryMissing, struct.error, ValueError, UnicodeDecodeError):
+        except Exception:  # likewise: one part unreadable leaves the other
             continue
     return out
 

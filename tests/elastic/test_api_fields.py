@@ -86,3 +86,16 @@ def test_a_syscall_from_the_programs_own_stub_is_direct():
     assert api["behaviors"] == ["direct_syscall"]
     genuine = _protect(proc, 0xFFFFFFFFFFFFFFFF, PAYLOAD, [sys_frame("NtProtectVirtualMemory"), *api_frames("Unbacked")])
     assert genuine["behaviors"] == ["native_api"]  # ntdll's stub, called by unbacked code
+
+
+def test_a_protect_on_ntdlls_code_names_its_module(forged):
+    (event,) = _api(image_events(forged("etw_patch")), 7020)
+    api = event["process"]["Ext"]["api"]
+    assert api["metadata"] == {"target_address_name": "ntdll.dll", "target_address_path": "c:\\windows\\system32\\ntdll.dll"}
+    assert api["parameters"]["protection"] == "RWX" and "behaviors" not in api
+
+
+def test_every_frame_says_its_provenance_cannot_be_told(forged):
+    (event,) = _api(image_events(forged("etw_patch")), 7020)
+    frames = event["process"]["thread"]["Ext"]["call_stack"]
+    assert frames and {f["protection_provenance"] for f in frames} == {"Undetermined"}

@@ -68,3 +68,13 @@ def test_missing_pages_leave_their_fields_out():
     assert fields["original_file_name"] == "Cmd.Exe" and "imphash" not in fields
     proc, module = _mapped("cmd.exe", drop=0)
     assert mapped_pe_fields(proc, module) == {}  # no header: nothing can be located
+
+
+def test_a_hostile_source_costs_only_the_pe_fields():
+    class Hostile(SynthProcess):
+        def read(self, address, size):
+            raise RuntimeError("smeared layer")
+
+    proc, module = _mapped("cmd.exe")
+    hostile = Hostile()
+    assert mapped_pe_fields(hostile, module) == {}
