@@ -7,10 +7,10 @@ OUT     ?= out
 # Debian packages the tests need: mingw-w64 builds real PE32+/PE32 programs, Wine runs them,
 # winedbg is the independent reference for the stack engine and LLDB (lldb, with its Python
 # API, python3-lldb-14) the second one; headless Chromium renders the HTML case report in the
-# escaping and screenshot tests.
-APT_PKGS := gcc-mingw-w64-x86-64 gcc-mingw-w64-i686 wine wine64 lldb chromium
+# escaping and screenshot tests; osslsigncode and openssl Authenticode-sign the test collections of --files.
+APT_PKGS := gcc-mingw-w64-x86-64 gcc-mingw-w64-i686 wine wine64 lldb chromium osslsigncode openssl
 
-.PHONY: install system-deps test demo bench oracle samples fuzz clean
+.PHONY: install system-deps test demo bench oracle samples fuzz clean rule-coverage
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -55,3 +55,11 @@ samples: install
 	@for s in samples/scenarios/*.toml; do \
 	  $(CLI) forge $$s -o $(OUT)/samples/$$(basename $$s .toml).raw || exit 1; \
 	done
+
+# How many rules of a folder could fire on our events (every class and field they read is in the
+# events of the bundled scenarios, from the image alone and with --files), and the fields still
+# missing by how many rules read them:   make rule-coverage RULES=~/elastic/behavior/rules
+RULES ?= rules
+FIELD_USAGE ?= $(SHARED)/docs/elastic-windows-field-usage.md
+rule-coverage: install
+	$(PY) samples/rule_coverage.py $(RULES) $(if $(wildcard $(FIELD_USAGE)),--field-usage $(FIELD_USAGE))

@@ -18,6 +18,8 @@ from ..engine.context import WalkOptions
 from ..events.detections import matches_for_pids
 from ..events.model import ProcessView
 from ..events.pipeline import EventPipeline
+from ..hostfiles import HostFiles
+from ..hostfiles.memory import with_module_files
 from ..memory import ProcessInfo, RegionKind
 from ..rules import RuleSet
 from ..yara_scan import YaraScanner
@@ -44,6 +46,8 @@ class AnalysisOptions:
     # With ``pids``, also emit the events of their ancestors: lineage rules need them, an
     # export of "this process's events" does not.
     emit_ancestors: bool = True
+    # The host's files (--files): module pages the image lacks, hashes, PE details, signatures.
+    files: HostFiles | None = None
 
 
 def analyze(source: Source, options: AnalysisOptions, progress: Progress | None = None) -> Analysis:
@@ -59,12 +63,16 @@ def analyze(source: Source, options: AnalysisOptions, progress: Progress | None 
     if unknown:
         result.notes.append("no process with PID " + ", ".join(map(str, unknown)) + " in the source")
     pipeline = EventPipeline(options.walk, yara=options.yara)
+    if options.files is not None:
+        opened = [with_module_files(o, options.files) for o in opened]
     views = _walk_all(pipeline, opened, walk, options.tids, progress)
     result.processes = [_process_result(o, v, o.info.pid in walk) for o, v in zip(opened, views)]
     result.notes += _notes(result.processes) + (list(options.yara.errors) if options.yara else [])
     progress.stage(STAGE_EVENTS, None)
     emit = (walk if options.emit_ancestors else set(options.pids)) if options.pids else None
-    result.events = pipeline.events(views, result.observed_at, emit)
+    result.events = pipeline.events(views, result.observed_at, emit, options.files)
+    if options.files is not None:
+        result.notes += list(dict.fromkeys(options.files.notes))
     progress.finish(STAGE_EVENTS, f"{len(result.events)} events")
     if options.ruleset is not None:
         _run_rules(options.ruleset, options.pids, result, progress)

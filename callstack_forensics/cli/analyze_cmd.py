@@ -35,19 +35,21 @@ def register(app: typer.Typer) -> None:
     def analyze_cmd(
         source: Path = typer.Argument(..., help=common.SOURCE_HELP),
         rules: Optional[list[Path]] = common.rules_option(),
+        no_shipped_rules: bool = common.no_shipped_rules_option(),
         symbols: Optional[list[Path]] = common.symbols_option(),
         pid: Optional[list[int]] = common.pid_option(),
         as_json: bool = common.json_option(),
         quiet: bool = common.quiet_option(),
         modules: Optional[list[Path]] = common.modules_option(),
+        files: Optional[list[Path]] = common.files_option(),
         cache_dir: Optional[Path] = common.cache_dir_option(),
         download_symbols: bool = typer.Option(False, "--download-symbols", help="Let Volatility fetch a missing kernel symbol table from Microsoft."),
         max_frames: int = typer.Option(256, "--max-frames", min=1, help="Frames per stack at most."),
         max_stack_bytes: int = typer.Option(1 << 20, "--max-stack-bytes", min=4096, help="Stack bytes read per thread at most."),
         no_yara: bool = typer.Option(False, "--no-yara", help="Do not scan unbacked executable memory with YARA."),
     ) -> None:
-        opts = RunOptions(rules=list(rules or []), symbols=list(symbols or []), pids=list(pid or []), as_json=as_json,
-                          quiet=quiet, modules_dirs=list(modules or []), cache_dir=cache_dir, download_symbols=download_symbols, max_frames=max_frames,
+        opts = RunOptions(rules=list(rules or []), no_shipped_rules=no_shipped_rules, symbols=list(symbols or []), pids=list(pid or []), as_json=as_json,
+                          quiet=quiet, modules_dirs=list(modules or []), files_dirs=list(files or []), cache_dir=cache_dir, download_symbols=download_symbols, max_frames=max_frames,
                           max_stack_bytes=max_stack_bytes, yara=not no_yara)
         console = common.human_console(opts)
         try:

@@ -17,7 +17,8 @@ from rich.console import Console
 from ..analysis import Analysis, AnalysisOptions, Source, analyze
 from ..analysis.fingerprint import sha256_file
 from ..engine.context import WalkOptions
-from ..rules import default_rules_dir, load_rules
+from ..hostfiles import HostFiles
+from ..rules import default_rules_dir, load_rules, rule_folders
 from ..sources import SourceError, open_source
 from ..yara_scan import YaraScanner, default_yara_dir
 from .progress_view import RichStages
@@ -31,6 +32,10 @@ SOURCE_HELP = "A Windows memory image (raw, crash dump, ...) or a process minidu
 
 def rules_option() -> list[Path] | None:
     return typer.Option(None, "--rules", help="More rule folders (Elastic endpoint TOML), added to the shipped rules/; repeatable.")
+
+
+def no_shipped_rules_option() -> bool:
+    return typer.Option(False, "--no-shipped-rules", help="Leave the shipped rules out: run only the --rules folders given.")
 
 
 def symbols_option() -> list[Path] | None:
@@ -53,6 +58,10 @@ def cache_dir_option() -> Optional[Path]:
     return typer.Option(None, "--cache-dir", help="Volatility's cache folder (default: Volatility's own); a fresh one forgets symbol tables found earlier.")
 
 
+def files_option() -> list[Path] | None:
+    return typer.Option(None, "--files", help="The host's files: a mounted volume or a triage collection keeping original paths (KAPE, Velociraptor); hashes, PE details, signatures and missing module pages from the files that match; repeatable.")
+
+
 def modules_option() -> list[Path] | None:
     return typer.Option(None, "--modules", help="For a normal minidump: folder of the module files (matched by name, size and timestamp); repeatable.")
 
@@ -62,12 +71,14 @@ class RunOptions:
     """Every option a source-reading command may take; each command fills what it offers."""
 
     rules: list[Path] = field(default_factory=list)
+    no_shipped_rules: bool = False
     symbols: list[Path] = field(default_factory=list)
     pids: list[int] = field(default_factory=list)
     tids: list[int] = field(default_factory=list)
     as_json: bool = False
     quiet: bool = False
     modules_dirs: list[Path] = field(default_factory=list)
+    files_dirs: list[Path] = field(default_factory=list)
     download_symbols: bool = False
     cache_dir: Path | None = None
     max_frames: int = 256
@@ -147,17 +158,21 @@ def open_with_progress(path: Path, opts: RunOptions, stages: RichStages) -> Sour
 def run_analysis(path: Path, opts: RunOptions, console: Console, with_rules: bool = True,
                  emit_ancestors: bool = True) -> Analysis:
     """Open, walk, build events and (``with_rules``) run the rules, with rich progress on ``console``."""
-    dirs = [default_rules_dir(), *[p for p in opts.rules if p != default_rules_dir()]]
+    if opts.no_shipped_rules and not opts.rules:
+        raise SourceError("--no-shipped-rules needs at least one --rules folder")
+    dirs = rule_folders(default_rules_dir(), opts.rules, with_shipped=not opts.no_shipped_rules)
     for folder in opts.rules:
         if not folder.is_dir():
             raise SourceError(f"--rules {folder}: not a folder")
     for folder in opts.symbols:
         if not folder.is_dir():
             raise SourceError(f"--symbols {folder}: not a folder")
+    files = open_files(opts.files_dirs)  # before the image: a wrong folder must not cost minutes
     with RichStages(console) as stages:
         source = open_with_progress(path, opts, stages)
         options = AnalysisOptions(walk=opts.walk(), rule_dirs=dirs, pids=set(opts.pids) or None,
-                                  tids=set(opts.tids) or None, emit_ancestors=emit_ancestors)
+                                  tids=set(opts.tids) or None, emit_ancestors=emit_ancestors,
+                                  files=files)
         if opts.yara:
             options.yara = YaraScanner.from_dirs([default_yara_dir()])
         if with_rules:
@@ -167,6 +182,16 @@ def run_analysis(path: Path, opts: RunOptions, console: Console, with_rules: boo
         analysis = analyze(source, options, stages)
     check_filters_matched(path, opts, analysis)
     return analysis
+
+
+def open_files(folders: list[Path]) -> HostFiles | None:
+    """The ``--files`` collections, or None without any; a folder that is not one is an input error."""
+    if not folders:
+        return None
+    try:
+        return HostFiles.open(folders)
+    except NotADirectoryError as exc:
+        raise SourceError(str(exc)) from exc
 
 
 def no_rules_message(dirs: list[Path], errors: list) -> str:

@@ -35,13 +35,14 @@ def register(app: typer.Typer) -> None:
         with_ancestors: bool = typer.Option(False, "--with-ancestors", help="With --pid, also the events of their ancestors (what lineage rules need)."),
         quiet: bool = common.quiet_option(),
         modules: Optional[list[Path]] = common.modules_option(),
+        files: Optional[list[Path]] = common.files_option(),
         cache_dir: Optional[Path] = common.cache_dir_option(),
         download_symbols: bool = typer.Option(False, "--download-symbols", help="Let Volatility fetch a missing kernel symbol table from Microsoft."),
         max_frames: int = typer.Option(256, "--max-frames", min=1, help="Frames per stack at most."),
         max_stack_bytes: int = typer.Option(1 << 20, "--max-stack-bytes", min=4096, help="Stack bytes read per thread at most."),
         no_yara: bool = typer.Option(False, "--no-yara", help="Do not scan unbacked executable memory with YARA."),
     ) -> None:
-        opts = RunOptions(symbols=list(symbols or []), pids=list(pid or []), quiet=quiet, modules_dirs=list(modules or []), cache_dir=cache_dir,
+        opts = RunOptions(symbols=list(symbols or []), pids=list(pid or []), quiet=quiet, modules_dirs=list(modules or []), files_dirs=list(files or []), cache_dir=cache_dir,
                           download_symbols=download_symbols, max_frames=max_frames, max_stack_bytes=max_stack_bytes, yara=not no_yara, hash_source=False)
         console = common.human_console(opts)
         to_stdout = output is None or str(output) == "-"

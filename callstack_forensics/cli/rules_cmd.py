@@ -14,10 +14,11 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ..analysis.findings import finding_from_match
-from ..rules import Match, RuleSet, default_rules_dir, load_rules
+from ..rules import Match, RuleSet, default_rules_dir, load_rules, rule_folders
 from ..rules.eventfile import EventFileError, read_events
 from .common import sized
 from .tables import findings_view
@@ -38,27 +39,41 @@ def check(
         None, help="Rule files or directories (default: the shipped rules/ directory)."
     ),
 ) -> None:
-    """Parse every rule; list failures with file, line and column; exit 2 on any failure."""
+    """Parse every rule; list failures with file, line and column; exit 2 on any failure.
+
+    A rule id met in two files (Elastic ships a rule once per OS folder) is loaded once: each
+    such merge is printed as a note, and is no failure."""
     out, err = Console(), Console(stderr=True)
     ruleset = load_rules(_rule_dirs(dirs, err))
+    _print_notes(ruleset, err)
+    merged = f" ({plural(len(ruleset.notes), 'rule id')} in two files, loaded once)" if ruleset.notes else ""
     if ruleset.errors:
         err.print(_failure_table(ruleset))
-        err.print(f"{plural(len(ruleset.errors), 'rule file')} failed, {plural(len(ruleset), 'rule')} parsed")
+        err.print(f"{plural(len(ruleset.errors), 'rule file')} failed, {plural(len(ruleset), 'rule')} parsed{merged}")
         raise typer.Exit(EXIT_USAGE)
-    out.print(f"{plural(len(ruleset), 'rule')} parsed, 0 failures")
+    out.print(f"{plural(len(ruleset), 'rule')} parsed, 0 failures{merged}")
+
+
+def _print_notes(ruleset: RuleSet, err: Console) -> None:
+    for note in ruleset.notes:
+        err.print(f"note: {escape(note)}", soft_wrap=True, highlight=False)
 
 
 def detect(
     events: Path = typer.Option(..., "--events", help="Events as ndjson (or a JSON array); - reads them from stdin."),
     rules: Optional[list[Path]] = typer.Option(
-        None, "--rules", help="Rule file or directory; repeatable (default: the shipped rules/)."
+        None, "--rules", help="More rule files or folders, added to the shipped rules/; repeatable."
+    ),
+    no_shipped_rules: bool = typer.Option(
+        False, "--no-shipped-rules", help="Leave the shipped rules out: run only the --rules given."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print matches as ndjson on stdout."),
     strict: bool = typer.Option(False, "--strict", help="Exit 2 if any rule file fails to load."),
 ) -> None:
     """Run rules over an event file; exit 1 when a rule matches, 0 when none does."""
     err = Console(stderr=True)
-    ruleset = load_rules(_rule_dirs(rules, err))
+    ruleset = load_rules(run_folders(rules, no_shipped_rules, err))
+    _print_notes(ruleset, err)
     _report_rule_errors(ruleset, strict, err)
     try:
         loaded = read_events(events)
@@ -71,6 +86,17 @@ def detect(
     else:
         _print_matches(matches, len(ruleset), len(loaded))
     raise typer.Exit(EXIT_FINDINGS if matches else EXIT_CLEAN)
+
+
+def run_folders(given: Optional[list[Path]], no_shipped: bool, err: Console) -> list[Path]:
+    """``--rules`` adds to the shipped rules, as in every command; ``--no-shipped-rules`` runs
+    the given folders alone (and then needs at least one)."""
+    if no_shipped:
+        if not given:
+            err.print("error: --no-shipped-rules needs at least one --rules folder", highlight=False)
+            raise typer.Exit(EXIT_USAGE)
+        return rule_folders(default_rules_dir(), given, with_shipped=False)
+    return rule_folders(_rule_dirs(None, err)[0], given or [])
 
 
 def _rule_dirs(given: Optional[list[Path]], err: Console) -> list[Path]:

@@ -17,6 +17,10 @@ from ..engine.stack import UNBACKED, UNKNOWN, integrity_fields
 from ..hunt.prevalence import ShapeCounts
 from . import implants
 from .evidence import event_header, evidence
+from .filefields import apply_facts, image_module, module_facts
+from .final_module import complete_final_module, kernel_final_module
+from .mapped_pe import mapped_pe_fields, with_pe
+from ..hostfiles import FileFacts
 from .identity import process_fields, timestamp, user_fields
 from .lineage import CreatorLink, ForkVerdict, fork_verdicts, link_creators, parent_of
 from .model import ProcessView, Snapshot
@@ -86,9 +90,48 @@ class _Builder:
         self.volumes = volumes
         self.by_pid = by_pid
         self.shapes = shapes
+        self._mapped_pe: dict[tuple[int, int], dict[str, str]] = {}
+
+    def mapped_pe(self, view: ProcessView, module: Module) -> dict[str, str]:
+        """The module's ``pe`` fields from its resident pages, read once per module of a process."""
+        key = (view.info.pid, module.base)
+        if key not in self._mapped_pe and view.context is not None:
+            self._mapped_pe[key] = mapped_pe_fields(view.context.memory, module)
+        return self._mapped_pe.get(key, {})
 
     def process(self, view: ProcessView) -> dict[str, Any]:
-        return process_fields(view, parent_of(view, self.by_pid), self.volumes)
+        parent = parent_of(view, self.by_pid)
+        out = process_fields(view, parent, self.volumes)
+        uptime = _uptime(view, self.snapshot.observed_at)
+        if uptime is not None:
+            out["uptime"] = uptime
+        apply_facts(out, self._image_facts(view))
+        self._image_pe(out, view)
+        if parent is not None and "parent" in out:
+            apply_facts(out["parent"], self._image_facts(parent))
+            self._image_pe(out["parent"], parent)
+        return out
+
+    def _image_pe(self, target: dict[str, Any], view: ProcessView) -> None:
+        if view.context is None:
+            return
+        module = image_module(view.context.memory, view.info.path)
+        if module is not None:
+            with_pe(target, self.mapped_pe(view, module))
+
+    def _image_facts(self, view: ProcessView) -> FileFacts | None:
+        if self.snapshot.files is None or view.context is None:
+            return None
+        module = image_module(view.context.memory, view.info.path)
+        return module_facts(self.snapshot.files, view.context.memory, module) if module is not None else None
+
+    def _final_module_facts(self, ext: dict[str, Any], ctx: ProcessContext) -> None:
+        final = ext.get("call_stack_final_user_module")
+        if self.snapshot.files is None or not isinstance(final, dict) or not final.get("path"):
+            return
+        module = image_module(ctx.memory, final["path"])
+        if module is not None:
+            apply_facts(final, module_facts(self.snapshot.files, ctx.memory, module), signature_as_list=True)
 
     # ---- process ------------------------------------------------------------------------
 
@@ -115,7 +158,9 @@ class _Builder:
             detail += f"; fork: {verdict.detail}"
         if view.note:
             detail += f"; note: {view.note}"
-        event = {"@timestamp": timestamp(info.create_time), "event": event_header("process", "start", ["start"]),
+        header = event_header("process", "start", ["start"])
+        header["outcome"] = "success"  # the process object exists: its creation succeeded
+        event = {"@timestamp": timestamp(info.create_time), "event": header,
                  "process": process, **user_fields(info.user_sid),
                  "evidence": evidence("_EPROCESS", info.object_address, detail, pid=info.pid, related=related)}
         return _drop_none(event)
@@ -125,6 +170,9 @@ class _Builder:
         if not link.inherited:
             out["id"] = link.analysis.stack.tid
         out["Ext"] = stack_fields(link.frames, link.creator.yara)
+        if link.creator.context is not None:
+            complete_final_module(out["Ext"], _modules(link.creator.context))
+            self._final_module_facts(out["Ext"], link.creator.context)
         return out
 
     # ---- libraries -----------------------------------------------------------------------
@@ -149,12 +197,16 @@ class _Builder:
         signature = code_signature(module.signing_level)
         if signature:
             dll["code_signature"] = signature
+        apply_facts(dll, module_facts(self.snapshot.files, ctx.memory, module))
+        with_pe(dll, self.mapped_pe(view, module))
         if module.linked:
             obj, detail = "_LDR_DATA_TABLE_ENTRY", "module in the PEB's loader list (address: the module's base)"
         else:
             obj, detail = "_MMVAD", "image VAD with a PE header that no loader list names: an unlinked module"
         detail = "; ".join([detail, *said])
-        event = {"@timestamp": timestamp(module.load_time), "event": event_header("library", "load", ["start"]),
+        header = event_header("library", "load", ["start"])
+        header["outcome"] = "success"  # the module is mapped: the load succeeded
+        event = {"@timestamp": timestamp(module.load_time), "event": header,
                  "process": self.process(view), "dll": dll, **user_fields(view.info.user_sid),
                  "evidence": evidence(obj, module.base, detail, pid=view.info.pid)}
         return _drop_none(event)
@@ -208,6 +260,12 @@ class _Builder:
         stack = analysis.stack
         thread = stack.thread
         ext: dict[str, Any] = stack_fields(stack.frames, view.yara)
+        if view.context is not None:
+            complete_final_module(ext, _modules(view.context))
+            self._final_module_facts(ext, view.context)
+        kernel = kernel_final_module(thread) if not stack.frames else None
+        if kernel is not None:
+            ext["call_stack_final_user_module"] = kernel
         start = getattr(thread, "win32_start_address", None) or getattr(thread, "start_address", None)
         if start and view.context is not None:
             ext["start_address"] = f"{start:#x}"
@@ -269,6 +327,22 @@ def _module_private_bytes(ctx: ProcessContext, module: Module) -> int | None:
     values = [r.private_executable_bytes for r in ctx.memory.regions()
               if r.kind == RegionKind.IMAGE and module.base <= r.start < module.end and r.private_executable_bytes is not None]
     return max(values) if values else None
+
+
+def _uptime(view: ProcessView, observed_at: Any) -> int | None:
+    """Seconds from the process's creation to the capture (both from the image), or None."""
+    created = view.info.create_time
+    if created is None or observed_at is None:
+        return None
+    seconds = int((observed_at - created).total_seconds())
+    return seconds if seconds >= 0 else None
+
+
+def _modules(ctx: ProcessContext) -> list[Module]:
+    try:
+        return list(ctx.memory.modules())
+    except Exception:  # a module list that does not read leaves the signature out, nothing more
+        return []
 
 
 def _hex(value: int | None) -> str | None:

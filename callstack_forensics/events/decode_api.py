@@ -12,6 +12,7 @@ from typing import Any
 
 from ..memory import HandleInfo, page_protection
 from .activity import Activity, CallContext
+from .api_details import api_name, behaviors, target_metadata
 from .sysargs import CURRENT_PROCESS, CURRENT_THREAD
 
 
@@ -19,13 +20,18 @@ def api_activity(call: CallContext, name: str, target_handle: int | None, target
                  parameters: dict[str, Any], details: list[str]) -> Activity:
     params = {k: v for k, v in parameters.items() if v is not None}
     remote = target_handle not in (None, CURRENT_PROCESS, CURRENT_THREAD)
+    name = api_name(name, remote)
     api: dict[str, Any] = {"name": name, "parameters": params, "summary": _summary(name, params)}
-    if remote:
-        api["behaviors"] = ["cross-process"]
+    found = behaviors(call.stack, call.syscall.stub is not None, remote)
+    if found:
+        api["behaviors"] = found
+    metadata = {} if remote else target_metadata(call.memory, params.get("address"))
+    if metadata:
+        api["metadata"] = metadata
     fields: dict[str, Any] = {"process": {"Ext": {"api": api}}}
     if remote and target is not None and target.pid is not None and target.pid != call.pid:
         fields["Target"] = {"process": {"pid": target.pid}}
-    return Activity("api", name, ["info"], fields, details)
+    return Activity("api", name, ["info"], fields, details)  # event.action: the (Elastic) API name
 
 
 def _summary(name: str, params: dict[str, Any]) -> str:

@@ -1,5 +1,10 @@
 """``process.*``, ``process.parent.*`` and ``user.*`` from the process objects of the image.
 
+``process.args`` / ``args_count`` (and the parent's) split the PEB's command line as
+``CommandLineToArgvW`` does; ``process.working_directory`` is the PEB's
+``ProcessParameters.CurrentDirectory``; ``process.Ext.token.integrity_level_name`` comes from
+the primary token's integrity group. Each is absent when the image does not hold its source.
+
 ``process.code_signature`` comes from Code Integrity's verdict as the kernel cached it:
 ``_EPROCESS.SignatureLevel``, else the ``SigningLevel`` of the image's own loader entry.
 
@@ -17,7 +22,9 @@ from typing import Any
 from ..memory import ProcessInfo
 from .model import ProcessView
 from .paths import VolumeMap
+from .cmdline import args_fields
 from .signing import code_signature
+from .token import token_fields
 
 
 def timestamp(when: dt.datetime | None) -> str | None:
@@ -53,12 +60,18 @@ def process_fields(view: ProcessView, parent: ProcessView | None, volumes: Volum
         out["executable"] = path
     if info.command_line is not None:
         out["command_line"] = info.command_line
+    out.update(args_fields(info.command_line))
+    if info.working_directory:
+        out["working_directory"] = info.working_directory
     if info.create_time is not None:
         out["start"] = timestamp(info.create_time)
     out["parent"] = parent_fields(info, parent, volumes)
     ext: dict[str, Any] = {"architecture": "x86" if info.is_wow64 else "x86_64", "wow64": info.is_wow64}
     if info.session is not None:
         ext["session_id"] = info.session
+    token = token_fields(info.integrity_sid)
+    if token:
+        ext["token"] = token
     out["Ext"] = ext
     signature = code_signature(info.signature_level or _image_signing_level(view))
     if signature:
@@ -91,6 +104,10 @@ def parent_fields(info: ProcessInfo, parent: ProcessView | None, volumes: Volume
         out["executable"] = path
     if parent.info.command_line is not None:
         out["command_line"] = parent.info.command_line
+    out.update(args_fields(parent.info.command_line))
+    signature = code_signature(parent.info.signature_level or _image_signing_level(parent))
+    if signature:
+        out["code_signature"] = signature
     return out
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..engine.context import ProcessContext
+from ..hostfiles import HostFiles
 from ..memory import ProcessInfo
 from ..engine.stack import ThreadStack
 from ..yara_scan import ProcessYara
@@ -39,6 +40,7 @@ class Snapshot:
     processes: list[ProcessView]
     observed_at: dt.datetime | None = None
     emit: set[int] | None = None
+    files: HostFiles | None = None  # the host's files (--files): hashes, PE details, signatures
 
     def emitted(self, view: ProcessView) -> bool:
         return self.emit is None or view.info.pid in self.emit

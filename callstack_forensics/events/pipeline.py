@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from ..engine.context import ProcessContext, WalkOptions
+from ..hostfiles import HostFiles
 from ..memory import ProcessInfo, ProcessMemory, ThreadInfo
 from ..engine.modules import ImageCache
 from ..engine.stack import StopReason, ThreadStack
@@ -64,8 +65,8 @@ class EventPipeline:
         return ProcessView(info, note=note)
 
     def events(self, views: Iterable[ProcessView], observed_at: dt.datetime | None = None,
-               emit: set[int] | None = None) -> list[dict[str, Any]]:
-        return build_events(Snapshot(list(views), observed_at, emit), self.tables)
+               emit: set[int] | None = None, files: HostFiles | None = None) -> list[dict[str, Any]]:
+        return build_events(Snapshot(list(views), observed_at, emit, files), self.tables)
 
 
 def _walk(ctx: ProcessContext, thread: ThreadInfo) -> ThreadStack:

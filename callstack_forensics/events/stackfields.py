@@ -2,7 +2,7 @@
 
 The same function serves ``process.thread.Ext`` (the thread an event is about) and
 ``process.parent.thread.Ext`` (the thread that created a process): both carry the
-frames' ``to_ecs()``, the summary, whether the stack touches unbacked memory and the
+frames' ``to_ecs()`` (with ``protection_provenance: Undetermined``), the summary, whether the stack touches unbacked memory and the
 final user module, computed over exactly the frames given.
 """
 
@@ -12,6 +12,7 @@ from typing import Any, Sequence
 
 from ..engine.stack import Frame
 from ..engine.summary import summarize
+from .final_module import UNDETERMINED
 from ..yara_scan import ProcessYara
 
 
@@ -27,6 +28,9 @@ def stack_fields(frames: Sequence[Frame], yara: ProcessYara | None = None) -> di
 
 def _frame(frame: Frame, yara: ProcessYara | None) -> dict[str, Any]:
     out = frame.to_ecs()
+    # Who made this memory executable is history a memory image does not keep: Elastic's value
+    # for "cannot tell" (see final_module.py), never a guessed module.
+    out.setdefault("protection_provenance", UNDETERMINED)
     hits = yara.at(frame.address) if yara is not None else []
     if hits:
         out["yara"] = sorted({h.rule for h in hits})

@@ -165,9 +165,15 @@ def write_clone_descriptor(m: Machine) -> int:
     return m.pool.alloc(0x48, b"MmCl")
 
 
+INTEGRITY_ATTRIBUTES = 0x60  # SE_GROUP_INTEGRITY | SE_GROUP_INTEGRITY_ENABLED
+
+
 def write_token(m: Machine, user_sid: str, system: bool, new_object=None) -> int:
-    """A primary token whose first SID is the user's, with a few well-known groups."""
+    """A primary token whose first SID is the user's, with a few well-known groups and, last, the
+    integrity label as Windows marks it (SE_GROUP_INTEGRITY | SE_GROUP_INTEGRITY_ENABLED, its index
+    in IntegrityLevelIndex): System for service accounts, Medium for a user's processes."""
     groups = [user_sid, "S-1-1-0", "S-1-5-11", "S-1-16-16384" if system else "S-1-16-8192"]
+    integrity = len(groups) - 1
     token = m.struct("_TOKEN")
     sa_size = m.size("_SID_AND_ATTRIBUTES")
     sids = [parse_sid(s) for s in groups]
@@ -185,12 +191,13 @@ def write_token(m: Machine, user_sid: str, system: bool, new_object=None) -> int
     for name in ("Privileges.Present", "Privileges.Enabled", "Privileges.EnabledByDefault"):
         token.set_if(name, privileges)
     token.set_bytes("TokenSource.SourceName", b"User32  ")
+    token.set_if("IntegrityLevelIndex", integrity)
     m.kput(va, token)
     sid_va = array + sa_size * len(groups)
     for i, sid in enumerate(sids):
         entry = m.struct("_SID_AND_ATTRIBUTES")
         entry.set("Sid", sid_va)
-        entry.set("Attributes", 0 if i == 0 else 7)
+        entry.set("Attributes", 0 if i == 0 else INTEGRITY_ATTRIBUTES if i == integrity else 7)
         m.kput(array + i * sa_size, entry)
         m.kwrite(sid_va, sid)
         sid_va += (len(sid) + 7) & ~7

@@ -7,6 +7,7 @@ Keeping the two apart lets tests check the plan against what Volatility reads.
 
 from __future__ import annotations
 
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -83,6 +84,7 @@ class LoadedModule:
     load_time: int = 0
     bits: int = 64
     signing_level: int = 0  # _LDR_DATA_TABLE_ENTRY.SigningLevel (SE_SIGNING_LEVEL_*)
+    source: Path | None = None  # the PE file the image was mapped from (what a disk collection holds)
 
 
 @dataclass(slots=True)

@@ -33,7 +33,12 @@ ARG_KEYS = {
     "NtCreateKey": {"key"},
     "NtCreateUserProcess": {"image", "command_line"},
     "NtMapViewOfSection": {"path", "base", "size"},
+    "NtProtectVirtualMemory": {"address", "size", "protection"},
+    "NtAllocateVirtualMemory": {"address", "size", "protection"},
 }
+PAGE_PROTECTIONS = {"---": 0x01, "R--": 0x02, "RW-": 0x04, "--X": 0x10, "R-X": 0x20, "RWX": 0x40}
+CURRENT_PROCESS = 0xFFFFFFFFFFFFFFFF
+MEM_COMMIT_RESERVE = 0x3000
 
 
 class ArgumentError(ValueError):
@@ -203,6 +208,21 @@ class ArgumentBuilder:
         raw = bytearray(header.data[: header.offset("Attributes")]) + attribute.data
         return self._put(out, bytes(raw))
 
+    def _NtProtectVirtualMemory(self, args: dict, out: Arguments) -> None:
+        """VirtualProtect on the process itself: (-1, &BaseAddress, &RegionSize, NewProtect, &OldProtect)."""
+        base = int(self._required(args, "address", "NtProtectVirtualMemory"), 0)
+        size = int(args.get("size", 0x1000))
+        out.values = [CURRENT_PROCESS, self._put(out, struct.pack("<Q", base)), self._put(out, struct.pack("<Q", size)),
+                      _page_protection(args, "NtProtectVirtualMemory"), self._put(out, bytes(4))]
+
+    def _NtAllocateVirtualMemory(self, args: dict, out: Arguments) -> None:
+        """VirtualAlloc in the process itself: (-1, &BaseAddress, ZeroBits, &RegionSize, MEM_COMMIT|MEM_RESERVE, Protect)."""
+        base = int(str(args.get("address", 0)), 0)
+        size = int(args.get("size", 0x1000))
+        out.values = [CURRENT_PROCESS, self._put(out, struct.pack("<Q", base)), 0,
+                      self._put(out, struct.pack("<Q", size)), MEM_COMMIT_RESERVE,
+                      _page_protection(args, "NtAllocateVirtualMemory")]
+
     def _NtMapViewOfSection(self, args: dict, out: Arguments) -> None:
         path = self._required(args, "path", "NtMapViewOfSection")
         self._handle(out, "file", volume_path(path), 0x100021)   # LdrpMapDllNtFileName opened the file...
@@ -211,6 +231,13 @@ class ArgumentBuilder:
         size = int(args.get("size", 0))
         out.values = [section, 0xFFFFFFFFFFFFFFFF, self._put(out, struct.pack("<Q", base)), 0, 0,
                       self._put(out, bytes(8)), self._put(out, struct.pack("<Q", size)), 1, 0x800000, 0x80]
+
+
+def _page_protection(args: dict, syscall: str) -> int:
+    name = str(args.get("protection", "RW-"))
+    if name not in PAGE_PROTECTIONS:
+        raise ArgumentError(f"{syscall}: protection {name!r} is not one of {', '.join(PAGE_PROTECTIONS)}")
+    return PAGE_PROTECTIONS[name]
 
 
 def _registry_data(kind: str, value) -> bytes:

@@ -218,7 +218,8 @@ class UserSpaceBuilder:
         level = detail.signing_level if detail and detail.signing_level is not None else image.entry.signing_level
         return LoadedModule(image.base, image.size, image.base + image.entry_point if image.entry_point else 0,
                             image.path, linked=detail.linked if detail else True, timestamp=image.timestamp,
-                            load_time=plan.create_time + 5_000_000, bits=image.entry.bits, signing_level=level)
+                            load_time=plan.create_time + 5_000_000, bits=image.entry.bits, signing_level=level,
+                            source=image.entry.file)
 
     # ---- regions -----------------------------------------------------------------------------
 

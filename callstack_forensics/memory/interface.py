@@ -251,6 +251,8 @@ class ProcessInfo:
     image_device_path: str | None = None  # the image's file object name, with its device
     signature_level: int | None = None  # _EPROCESS.SignatureLevel (SE_SIGNING_LEVEL_*); 0 = not checked
     object_address: int | None = None  # where the process object (_EPROCESS) lies, for evidence
+    working_directory: str | None = None  # the PEB's ProcessParameters.CurrentDirectory.DosPath
+    integrity_sid: str | None = None  # the primary token's integrity group (S-1-16-RID), SE_GROUP_INTEGRITY
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@
 from pathlib import Path
 
 from ..resources import shipped_rules_dir
+from .folders import rule_folders
 from .model import Match, Rule, RuleLoadError
 from .ruleset import RuleSet, load_rules
 
@@ -18,4 +19,4 @@ def default_rules_dir() -> Path:
     return shipped_rules_dir()
 
 
-__all__ = ["Match", "Rule", "RuleLoadError", "RuleSet", "default_rules_dir", "load_rules"]
+__all__ = ["Match", "Rule", "RuleLoadError", "RuleSet", "default_rules_dir", "load_rules", "rule_folders"]

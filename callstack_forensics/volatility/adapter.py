@@ -38,6 +38,7 @@ from ..memory import (
 )
 from ..memory.implantstate import MappedFile
 from ..memory.wow64context import read_wow64_context
+from .token import integrity_sid
 
 from . import fileobjects
 from .threadstate import ThreadStateReader, reader_for
@@ -120,11 +121,12 @@ class VolatilityProcess(ProcessMemory):
     def _process_info(self) -> ProcessInfo:
         proc = self._proc
         name = utility.array_to_string(proc.ImageFileName)
-        path = cmdline = None
+        path = cmdline = directory = None
         try:
             params = proc.get_peb().ProcessParameters
             path = _str(params.ImagePathName.get_string())
             cmdline = _str(params.CommandLine.get_string())
+            directory = self._member(lambda: _str(params.CurrentDirectory.DosPath.get_string()))
         except READ_ERRORS:
             self.notes.append("PEB or process parameters not readable")
         try:
@@ -145,6 +147,9 @@ class VolatilityProcess(ProcessMemory):
             image_device_path=self._member(self._image_device_path),
             signature_level=self._member(lambda: int(proc.SignatureLevel)) if proc.has_member("SignatureLevel") else None,
             object_address=int(proc.vol.offset),
+            working_directory=directory or None,
+            integrity_sid=self._member(lambda: integrity_sid(
+                self._context, self._kernel.layer_name, proc.Token.dereference().cast("_TOKEN"))),
         )
 
     @staticmethod

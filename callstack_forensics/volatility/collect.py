@@ -18,6 +18,7 @@ from volatility3.framework import interfaces
 
 from ..analysis import AnalysisOptions, analyze
 from ..engine.context import WalkOptions
+from ..rules import rule_folders
 from ..yara_scan import YaraScanner, default_yara_dir
 
 from .requirements import walk_options
@@ -95,12 +96,7 @@ def rule_dirs(given: list[str] | None, argv: list[str], default: Path) -> list[P
     extra = list(given or [])
     if any(arg.endswith("callstacks.detect") or arg.endswith("detect.Detect") for arg in argv):
         extra += _repeated_option(argv, "--rules")
-    out = [default]
-    for item in extra:
-        path = Path(item)
-        if path not in out:
-            out.append(path)
-    return out
+    return rule_folders(default, [Path(item) for item in extra])
 
 
 def _repeated_option(argv: list[str], option: str) -> list[str]:

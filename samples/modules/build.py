@@ -40,6 +40,7 @@ ARCH_FLAGS = {
     "x86": ["-fno-omit-frame-pointer", "-mno-sse"],
 }
 COMPILERS = {"x64": "x86_64-w64-mingw32-gcc", "x86": "i686-w64-mingw32-gcc"}
+WINDRES = {"x64": "x86_64-w64-mingw32-windres", "x86": "i686-w64-mingw32-windres"}
 NM = {"x64": "x86_64-w64-mingw32-nm", "x86": "i686-w64-mingw32-nm"}
 
 
@@ -141,6 +142,109 @@ def modules() -> list[Module]:
     return mods
 
 
+# ---- version resources ----------------------------------------------------------------------------
+
+WINDOWS_VERSION = (10, 0, 19041, 3570)
+WINDOWS_PRODUCT = "Microsoft\u00ae Windows\u00ae Operating System"
+# name: (FileDescription, OriginalFilename) as Windows 10 22H2's own files carry them
+DESCRIPTIONS = {
+    "ntdll.dll": ("NT Layer DLL", "ntdll.dll"), "kernelbase.dll": ("Windows NT BASE API Client DLL", "Kernelbase.dll"),
+    "kernel32.dll": ("Windows NT BASE API Client DLL", "kernel32"), "win32u.dll": ("Win32u", "Win32u.dll"),
+    "user32.dll": ("Multi-User Windows USER API Client DLL", "user32"), "sechost.dll": ("Host for SCM/SDDL/LSA Lookup APIs", "sechost.dll"),
+    "advapi32.dll": ("Advanced Windows 32 Base API", "advapi32.dll"), "rpcrt4.dll": ("Remote Procedure Call Runtime", "rpcrt4.dll"),
+    "ole32.dll": ("Microsoft OLE for Windows", "OLE32.DLL"), "shell32.dll": ("Windows Shell Common Dll", "SHELL32.dll"),
+    "zipfld.dll": ("Compressed (zipped) Folders", "zipfldr.dll"), "ubpm.dll": ("Unified Background Process Manager DLL", "ubpm.dll"),
+    "wbemcons.dll": ("WMI Standard Event Consumers", "wbemcons.dll"), "cimwin32.dll": ("WMI Win32 Provider", "cimwin32.dll"),
+    "regsvc.dll": ("Remote Registry Service", "regsvc.dll"), "localspl.dll": ("Local Spooler DLL", "localspl.dll"),
+    "faultrep.dll": ("Windows User Mode Crash Reporting DLL", "FaultRep.dll"),
+    "wersvc.dll": ("Windows Error Reporting Service", "wersvc.dll"), "logsvc.dll": ("Event Logging Service", "logsvc.dll"),
+    "ws2_32.dll": ("Windows Socket 2.0 32-Bit DLL", "ws2_32.dll"), "wow64.dll": ("Win32 Emulation on NT64", "wow64.dll"),
+    "wow64cpu.dll": ("AMD64 Wow64 CPU", "wow64cpu.dll"), "wow64win.dll": ("Wow64 Console and Win32 API Logging", "wow64win.dll"),
+    "smss.exe": ("Windows Session Manager", "smss.exe"), "csrss.exe": ("Client Server Runtime Process", "CSRSS.Exe"),
+    "wininit.exe": ("Windows Start-Up Application", "WinInit.exe"), "winlogon.exe": ("Windows Logon Application", "WINLOGON.EXE"),
+    "services.exe": ("Services and Controller app", "services.exe"),
+    "lsass.exe": ("Local Security Authority Process", "lsass.exe"),
+    "svchost.exe": ("Host Process for Windows Services", "svchost.exe"),
+    "fontdrvhost.exe": ("Usermode Font Driver Host", "fontdrvhost.exe"), "dwm.exe": ("Desktop Window Manager", "dwm.exe"),
+    "sihost.exe": ("Shell Infrastructure Host", "sihost.exe"), "taskhostw.exe": ("Host Process for Windows Tasks", "taskhostw.exe"),
+    "ctfmon.exe": ("CTF Loader", "CTFMON.EXE"), "explorer.exe": ("Windows Explorer", "EXPLORER.EXE"),
+    "runtimebroker.exe": ("Runtime Broker", "RuntimeBroker.exe"), "notepad.exe": ("Notepad", "NOTEPAD.EXE"),
+    "spoolsv.exe": ("Spooler SubSystem App", "spoolsv.exe"), "wmiprvse.exe": ("WMI Provider Host", "Wmiprvse.exe"),
+    "cmd.exe": ("Windows Command Processor", "Cmd.Exe"), "wscript.exe": ("Microsoft \u00ae Windows Based Script Host", "wscript.exe"),
+    "werfault.exe": ("Windows Problem Reporting", "WerFault.exe"), "conhost.exe": ("Console Window Host", "CONHOST.EXE"),
+    "powershell.exe": ("Windows PowerShell", "PowerShell.EXE"), "searchindexer.exe": ("Microsoft Windows Search Indexer", "SearchIndexer.exe"),
+}
+# Other vendors' files: (CompanyName, ProductName, version, FileDescription, OriginalFilename)
+VENDORS = {
+    "winword.exe": ("Microsoft Corporation", "Microsoft Office", (16, 0, 17328, 20162), "Microsoft Word", "WinWord.exe"),
+    "msmpeng.exe": ("Microsoft Corporation", WINDOWS_PRODUCT, (4, 18, 24010, 12), "Antimalware Service Executable",
+                    "MsMpEng.exe"),
+    "legacyapp.exe": ("Legacy Software Inc.", "Legacy App", (2, 1, 0, 7), "Legacy App", "legacyapp.exe"),
+}
+# No version resource, as the attacker's modules of the scenarios are built: evilmon.dll, netsvcx.dll, k32hook.dll.
+
+
+def version_fields(mod: Module) -> tuple[str, str, tuple[int, ...], str, str] | None:
+    if mod.name in VENDORS:
+        return VENDORS[mod.name]
+    if mod.name in DESCRIPTIONS:
+        description, original = DESCRIPTIONS[mod.name]
+        return "Microsoft Corporation", WINDOWS_PRODUCT, WINDOWS_VERSION, description, original
+    return None
+
+
+def version_resource(mod: Module) -> str | None:
+    """The module's VERSIONINFO as resource-compiler source (UTF-8), or None for a module without one."""
+    fields = version_fields(mod)
+    if fields is None:
+        return None
+    company, product, version, description, original = fields
+    dotted = ".".join(map(str, version))
+    file_version = f"{dotted} (WinBuild.160101.0800)" if company == "Microsoft Corporation" and version[0] == 10 else dotted
+    strings = {"CompanyName": company, "FileDescription": description, "FileVersion": file_version,
+               "InternalName": original, "LegalCopyright": f"\u00a9 {company}. All rights reserved.",
+               "OriginalFilename": original, "ProductName": product, "ProductVersion": dotted}
+    values = "\n".join(f'      VALUE "{k}", "{v}"' for k, v in strings.items())
+    commas = ",".join(map(str, version))
+    return f"""#pragma code_page(65001)
+1 VERSIONINFO
+FILEVERSION {commas}
+PRODUCTVERSION {commas}
+FILEFLAGSMASK 0x3f
+FILEFLAGS 0x0
+FILEOS 0x40004
+FILETYPE {"0x1" if mod.is_exe else "0x2"}
+FILESUBTYPE 0x0
+BEGIN
+  BLOCK "StringFileInfo"
+  BEGIN
+    BLOCK "040904B0"
+    BEGIN
+{values}
+    END
+  END
+  BLOCK "VarFileInfo"
+  BEGIN
+    VALUE "Translation", 0x409, 1200
+  END
+END
+"""
+
+
+def compile_resource(mod: Module, work: Path) -> str | None:
+    source = version_resource(mod)
+    if source is None:
+        return None
+    rc = work / f"{mod.name}_{mod.arch}.rc"
+    rc.write_text(source, encoding="utf-8")
+    obj = work / f"{mod.name}_{mod.arch}.res.o"
+    result = subprocess.run([WINDRES[mod.arch], "-c", "65001", "-i", str(rc), "-o", str(obj), "-O", "coff"],
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"windres for {mod.arch}/{mod.name} failed:\n{result.stderr}")
+    return str(obj)
+
+
 # ---- system call stubs -------------------------------------------------------------------------
 
 
@@ -213,6 +317,9 @@ def build_module(mod: Module, out: Path, work: Path) -> Path:
         def_file.write_text("".join(f'__asm__(".section .drectve\\n.ascii \\" -export:{n}\\"\\n.text");\n'
                                     for n in def_lines))
         sources.append(str(def_file))
+    resource = compile_resource(mod, work)
+    if resource is not None:
+        sources.append(resource)
     deps = [str(out / mod.arch / d) for d in mod.imports]
     entry_point = ("wWinMainCRTStartup" if mod.is_exe else "DllMain")
     if mod.arch == "x86":
@@ -304,7 +411,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="rebuild in a temporary folder and compare")
     args = parser.parse_args()
-    for tool in list(COMPILERS.values()) + list(NM.values()):
+    for tool in list(COMPILERS.values()) + list(NM.values()) + list(WINDRES.values()):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} not found: install mingw-w64 (make system-deps)")
     if args.check:

@@ -138,7 +138,7 @@ def test_cross_process_protect_is_an_api_event_with_its_target():
                          proc.put(bytes(8))])
     [event] = only(events_of(view(proc, [stack(proc, t, [sys_frame("NtProtectVirtualMemory")])])), "api")
     api = event["process"]["Ext"]["api"]
-    assert api["name"] == "VirtualProtect"
+    assert api["name"] == "VirtualProtectEx"  # Elastic's name for the call on another process
     assert api["parameters"] == {"address": 0x25000000, "size": 0x2000, "protection": "RWX"}
     assert api["behaviors"] == ["cross-process"] and event["Target"]["process"]["pid"] == 4120
 

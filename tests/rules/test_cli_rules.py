@@ -157,7 +157,7 @@ SEED_CASES = [
 @pytest.mark.parametrize("stem,fixture,process", SEED_CASES, ids=[c[0] for c in SEED_CASES])
 def test_detect_reproduces_the_seed_rule(stem, fixture, process):
     rule_file = default_rules_dir() / f"{stem}.toml"
-    result = invoke("detect", "--events", str(FIXTURES / stem / f"{fixture}.ndjson"), "--rules", str(rule_file), "--json")
+    result = invoke("detect", "--events", str(FIXTURES / stem / f"{fixture}.ndjson"), "--rules", str(rule_file), "--no-shipped-rules", "--json")
     assert result.exit_code == 1
     matches = [json.loads(line) for line in result.stdout.splitlines()]
     assert matches and all(m["rule"]["path"].endswith(f"{stem}.toml") for m in matches)
@@ -167,7 +167,7 @@ def test_detect_reproduces_the_seed_rule(stem, fixture, process):
 def test_knight_rename_flags_every_encrypted_document():
     stem = "impact_document_rename_from_unbacked_memory"
     result = invoke("detect", "--events", str(FIXTURES / stem / "positive_knight_rename_in_explorer.ndjson"),
-                    "--rules", str(default_rules_dir() / f"{stem}.toml"), "--json")
+                    "--rules", str(default_rules_dir() / f"{stem}.toml"), "--no-shipped-rules", "--json")
     originals = [json.loads(l)["events"][0]["file"]["Ext"]["original"]["name"] for l in result.stdout.splitlines()]
     assert originals == ["Q1 results.xlsx", "family.jpg"]
 
@@ -175,7 +175,7 @@ def test_knight_rename_flags_every_encrypted_document():
 def test_dirty_vanity_points_at_the_reflection_frame():
     stem = "defense_evasion_fork_clone_not_werfault"
     result = invoke("detect", "--events", str(FIXTURES / stem / "positive_reflection_frames_without_clone_flag.ndjson"),
-                    "--rules", str(default_rules_dir() / f"{stem}.toml"), "--json")
+                    "--rules", str(default_rules_dir() / f"{stem}.toml"), "--no-shipped-rules", "--json")
     (match,) = [json.loads(line) for line in result.stdout.splitlines()]
     (frame,) = match["matched_frames"]
     stack = match["events"][0]["process"]["parent"]["thread"]["Ext"]["call_stack"]
