@@ -20,6 +20,7 @@ from ..events.model import ProcessView
 from ..events.pipeline import EventPipeline
 from ..memory import ProcessInfo, RegionKind
 from ..rules import RuleSet
+from ..wording import plural
 from ..yara_scan import YaraScanner
 from .findings import finding_from_match
 from .model import Analysis, OpenedProcess, ProcessResult, RuleInfo, Source
@@ -65,7 +66,7 @@ def analyze(source: Source, options: AnalysisOptions, progress: Progress | None 
     progress.stage(STAGE_EVENTS, None)
     emit = (walk if options.emit_ancestors else set(options.pids)) if options.pids else None
     result.events = pipeline.events(views, result.observed_at, emit)
-    progress.finish(STAGE_EVENTS, f"{len(result.events)} events")
+    progress.finish(STAGE_EVENTS, plural(len(result.events), "event"))
     if options.ruleset is not None:
         _run_rules(options.ruleset, options.pids, result, progress)
     result.finished = dt.datetime.now(dt.timezone.utc)
@@ -79,7 +80,7 @@ def _open_all(source: Source, progress: Progress) -> list[OpenedProcess]:
         opened.append(item)
         progress.advance(STAGE_OPEN, len(opened), f"PID {item.info.pid} {item.info.name}")
     unread = sum(1 for o in opened if o.memory is None)
-    progress.finish(STAGE_OPEN, f"{len(opened)} processes" + (f", {unread} not readable" if unread else ""))
+    progress.finish(STAGE_OPEN, plural(len(opened), "process") + (f", {unread} not readable" if unread else ""))
     return opened
 
 
@@ -120,8 +121,8 @@ def _walk_all(pipeline: EventPipeline, opened: list[OpenedProcess], walk: set[in
         views.append(view)
         threads += len(view.stacks)
         done += 1
-        progress.advance(STAGE_STACKS, done, f"{threads} threads")
-    progress.finish(STAGE_STACKS, f"{threads} threads in {len(todo)} processes")
+        progress.advance(STAGE_STACKS, done, plural(threads, "thread"))
+    progress.finish(STAGE_STACKS, f"{plural(threads, 'thread')} in {plural(len(todo), 'process')}")
     return views
 
 
@@ -156,4 +157,4 @@ def _run_rules(ruleset: RuleSet, pids: set[int] | None, result: Analysis, progre
     result.findings = sorted((finding_from_match(m) for m in matches),
                              key=lambda f: (f.severity_rank, f.rule_name, f.pid or 0, f.tid or 0))
     progress.advance(STAGE_RULES, len(ruleset))
-    progress.finish(STAGE_RULES, f"{len(ruleset)} rules, {len(result.findings)} findings")
+    progress.finish(STAGE_RULES, f"{plural(len(ruleset), 'rule')}, {plural(len(result.findings), 'finding')}")

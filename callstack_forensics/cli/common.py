@@ -21,7 +21,7 @@ from ..rules import default_rules_dir, load_rules
 from ..sources import SourceError, open_source
 from ..yara_scan import YaraScanner, default_yara_dir
 from .progress_view import RichStages
-from .wording import plural
+from ..wording import plural
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 

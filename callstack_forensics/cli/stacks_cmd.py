@@ -22,7 +22,7 @@ from . import common
 from .common import RunOptions
 from .progress_view import RichStages
 from .tables import compact_table, display_name
-from .wording import plural
+from ..wording import plural
 
 EXAMPLE = """Examples:
 

@@ -17,9 +17,11 @@ from callstack_forensics.analysis import Analysis, Finding
 from callstack_forensics.analysis.model import MatchedFrame, ProcessResult
 from callstack_forensics.cli.app import build_app
 from callstack_forensics.cli.tables import display_name, findings_view, process_table
-from callstack_forensics.cli.wording import plural
+from callstack_forensics.wording import plural
 from callstack_forensics.memory import ProcessInfo
 from callstack_forensics.rules import default_rules_dir
+
+from tests.realdata.conftest import dump_named
 
 from .conftest import CLI, cli
 
@@ -182,6 +184,19 @@ def test_counts_are_in_words():
     assert [plural(n, "finding") for n in (0, 1, 2)] == ["0 findings", "1 finding", "2 findings"]
     assert [plural(n, "process") for n in (1, 9)] == ["1 process", "9 processes"]
     assert plural(1, "rule file") == "1 rule file" and plural(1, "match") == "1 match"
+
+
+def test_progress_counts_are_in_words_for_a_one_process_source():
+    """A minidump holds one process: its stages say ``1 process``, never ``1 processes``."""
+    done = run("analyze", dump_named("breakpad_tiny-exe-fastfail"), COLUMNS="120")
+    assert done.returncode == 0, done.stderr
+    assert re.search(r"\b1 process\b", done.stderr) and "threads in 1 process\n" in stage_lines(done.stderr)
+    assert not re.search(r"\b1 (processes|threads|findings|events|rules)\b", done.stderr), done.stderr
+
+
+def stage_lines(stderr: str) -> str:
+    """The progress lines with the padding rich gives them removed."""
+    return "".join(line.rstrip() + "\n" for line in stderr.splitlines())
 
 
 def test_zero_findings_is_a_line_not_an_empty_table():
