@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from .. import __version__
 from ..engine.context import WalkOptions
@@ -45,6 +46,10 @@ class AnalysisOptions:
     # With ``pids``, also emit the events of their ancestors: lineage rules need them, an
     # export of "this process's events" does not.
     emit_ancestors: bool = True
+    # Called with every process as soon as the list is known, before any stack is walked: a
+    # front end checks its filters there (a --pid that matches nothing must not first cost the
+    # walk) and starts the slow work of its own that is worth doing only once they pass.
+    on_listed: Callable[[list[OpenedProcess]], None] | None = None
 
 
 def analyze(source: Source, options: AnalysisOptions, progress: Progress | None = None) -> Analysis:
@@ -53,6 +58,8 @@ def analyze(source: Source, options: AnalysisOptions, progress: Progress | None 
     result = Analysis(source.info, __version__, dt.datetime.now(dt.timezone.utc),
                       rule_dirs=[str(d) for d in options.rule_dirs])
     opened = _open_all(source, progress)
+    if options.on_listed is not None:
+        options.on_listed(opened)
     result.observed_at = _observed_at(source, result)
     infos = {o.info.pid: o.info for o in opened}
     walk = _walk_set(options.pids, infos)
