@@ -7,8 +7,8 @@ OUT     ?= out
 # Debian packages the tests need: mingw-w64 builds real PE32+/PE32 programs, Wine runs them,
 # winedbg is the independent reference for the stack engine and LLDB (lldb, with its Python
 # API, python3-lldb-14) the second one; headless Chromium renders the HTML case report in the
-# escaping and screenshot tests.
-APT_PKGS := gcc-mingw-w64-x86-64 gcc-mingw-w64-i686 wine wine64 lldb chromium
+# escaping and screenshot tests; jq is in the README's commands, which tests/readme runs.
+APT_PKGS := gcc-mingw-w64-x86-64 gcc-mingw-w64-i686 wine wine64 lldb chromium jq
 
 .PHONY: install system-deps test demo bench oracle samples fuzz clean
 
