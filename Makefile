@@ -7,8 +7,9 @@ OUT     ?= out
 # Debian packages the tests need: mingw-w64 builds real PE32+/PE32 programs, Wine runs them,
 # winedbg is the independent reference for the stack engine and LLDB (lldb, with its Python
 # API, python3-lldb-14) the second one; headless Chromium renders the HTML case report in the
-# escaping and screenshot tests; osslsigncode and openssl Authenticode-sign the test collections of --files.
-APT_PKGS := gcc-mingw-w64-x86-64 gcc-mingw-w64-i686 wine wine64 lldb chromium osslsigncode openssl
+# escaping and screenshot tests; osslsigncode and openssl Authenticode-sign the test collections of --files;
+# jq is in the README's commands, which tests/readme runs.
+APT_PKGS := gcc-mingw-w64-x86-64 gcc-mingw-w64-i686 wine wine64 lldb chromium osslsigncode openssl jq
 
 .PHONY: install system-deps test demo bench oracle samples fuzz clean rule-coverage
 

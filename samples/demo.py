@@ -59,7 +59,9 @@ def minidump_demo() -> int:
     from tests.wine.build import BIN as PROGRAMS
     from tests.wine.wineprefix import PREFIX
 
-    captures = capture_all()
+    print("\n=== the Wine test programs: built with mingw-w64 and captured under Wine on the first run "
+          "(each step is shown), cached afterwards", flush=True)
+    captures = capture_all(names=["shellcode"], report=lambda line: print(f"  {line}", flush=True))
     dump = captures["shellcode"].directory / "normal.dmp"
     system32 = PREFIX / "drive_c" / "windows" / "system32"
     return run("a normal minidump (shellcode in RWX memory calling Sleep), modules from the files Wine loaded",

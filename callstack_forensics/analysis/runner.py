@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from .. import __version__
 from ..engine.context import WalkOptions
@@ -22,6 +23,7 @@ from ..hostfiles import HostFiles
 from ..hostfiles.memory import with_module_files
 from ..memory import ProcessInfo, RegionKind
 from ..rules import RuleSet
+from ..wording import plural
 from ..yara_scan import YaraScanner
 from .findings import finding_from_match
 from .model import Analysis, OpenedProcess, ProcessResult, RuleInfo, Source
@@ -48,6 +50,10 @@ class AnalysisOptions:
     emit_ancestors: bool = True
     # The host's files (--files): module pages the image lacks, hashes, PE details, signatures.
     files: HostFiles | None = None
+    # Called with every process as soon as the list is known, before any stack is walked: a
+    # front end checks its filters there (a --pid that matches nothing must not first cost the
+    # walk) and starts the slow work of its own that is worth doing only once they pass.
+    on_listed: Callable[[list[OpenedProcess]], None] | None = None
 
 
 def analyze(source: Source, options: AnalysisOptions, progress: Progress | None = None) -> Analysis:
@@ -56,6 +62,8 @@ def analyze(source: Source, options: AnalysisOptions, progress: Progress | None 
     result = Analysis(source.info, __version__, dt.datetime.now(dt.timezone.utc),
                       rule_dirs=[str(d) for d in options.rule_dirs])
     opened = _open_all(source, progress)
+    if options.on_listed is not None:
+        options.on_listed(opened)
     result.observed_at = _observed_at(source, result)
     infos = {o.info.pid: o.info for o in opened}
     walk = _walk_set(options.pids, infos)
@@ -73,7 +81,7 @@ def analyze(source: Source, options: AnalysisOptions, progress: Progress | None 
     result.events = pipeline.events(views, result.observed_at, emit, options.files)
     if options.files is not None:
         result.notes += list(dict.fromkeys(options.files.notes))
-    progress.finish(STAGE_EVENTS, f"{len(result.events)} events")
+    progress.finish(STAGE_EVENTS, plural(len(result.events), "event"))
     if options.ruleset is not None:
         _run_rules(options.ruleset, options.pids, result, progress)
     result.finished = dt.datetime.now(dt.timezone.utc)
@@ -87,7 +95,7 @@ def _open_all(source: Source, progress: Progress) -> list[OpenedProcess]:
         opened.append(item)
         progress.advance(STAGE_OPEN, len(opened), f"PID {item.info.pid} {item.info.name}")
     unread = sum(1 for o in opened if o.memory is None)
-    progress.finish(STAGE_OPEN, f"{len(opened)} processes" + (f", {unread} not readable" if unread else ""))
+    progress.finish(STAGE_OPEN, plural(len(opened), "process") + (f", {unread} not readable" if unread else ""))
     return opened
 
 
@@ -128,8 +136,8 @@ def _walk_all(pipeline: EventPipeline, opened: list[OpenedProcess], walk: set[in
         views.append(view)
         threads += len(view.stacks)
         done += 1
-        progress.advance(STAGE_STACKS, done, f"{threads} threads")
-    progress.finish(STAGE_STACKS, f"{threads} threads in {len(todo)} processes")
+        progress.advance(STAGE_STACKS, done, plural(threads, "thread"))
+    progress.finish(STAGE_STACKS, f"{plural(threads, 'thread')} in {plural(len(todo), 'process')}")
     return views
 
 
@@ -164,4 +172,4 @@ def _run_rules(ruleset: RuleSet, pids: set[int] | None, result: Analysis, progre
     result.findings = sorted((finding_from_match(m) for m in matches),
                              key=lambda f: (f.severity_rank, f.rule_name, f.pid or 0, f.tid or 0))
     progress.advance(STAGE_RULES, len(ruleset))
-    progress.finish(STAGE_RULES, f"{len(ruleset)} rules, {len(result.findings)} findings")
+    progress.finish(STAGE_RULES, f"{plural(len(ruleset), 'rule')}, {plural(len(result.findings), 'finding')}")

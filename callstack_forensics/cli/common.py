@@ -14,15 +14,15 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from ..analysis import Analysis, AnalysisOptions, Source, analyze
+from ..analysis import Analysis, AnalysisOptions, OpenedProcess, Source, analyze
 from ..analysis.fingerprint import sha256_file
 from ..engine.context import WalkOptions
 from ..hostfiles import HostFiles
 from ..rules import default_rules_dir, load_rules, rule_folders
 from ..sources import SourceError, open_source
 from ..yara_scan import YaraScanner, default_yara_dir
+from .filters import check_filters
 from .progress_view import RichStages
-from .wording import plural
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
@@ -148,11 +148,15 @@ def open_with_progress(path: Path, opts: RunOptions, stages: RichStages) -> Sour
     source = open_source(path, open_image, opts.modules_dirs)
     source.info.path = str(path)
     source.info.size = path.stat().st_size
-    if opts.hash_source:
-        stages.stage("sha256", source.info.size)
-        source.info.sha256 = sha256_file(path, lambda done: stages.advance("sha256", done, ""))
-        stages.finish("sha256", source.info.sha256[:16] + "...")
     return source
+
+
+def hash_with_progress(path: Path, source: Source, stages: RichStages) -> None:
+    """The source's SHA-256 for the record: it reads the whole file (4 GiB for a forged image),
+    so it runs only once the filters have passed."""
+    stages.stage("sha256", source.info.size)
+    source.info.sha256 = sha256_file(path, lambda done: stages.advance("sha256", done, ""))
+    stages.finish("sha256", source.info.sha256[:16] + "...")
 
 
 def run_analysis(path: Path, opts: RunOptions, console: Console, with_rules: bool = True,
@@ -170,18 +174,22 @@ def run_analysis(path: Path, opts: RunOptions, console: Console, with_rules: boo
     files = open_files(opts.files_dirs)  # before the image: a wrong folder must not cost minutes
     with RichStages(console) as stages:
         source = open_with_progress(path, opts, stages)
+
+        def listed(opened: list[OpenedProcess]) -> None:
+            check_filters(path, opts.pids, opts.tids, opened)
+            if opts.hash_source:
+                hash_with_progress(path, source, stages)
+
         options = AnalysisOptions(walk=opts.walk(), rule_dirs=dirs, pids=set(opts.pids) or None,
                                   tids=set(opts.tids) or None, emit_ancestors=emit_ancestors,
-                                  files=files)
+                                  files=files, on_listed=listed)
         if opts.yara:
             options.yara = YaraScanner.from_dirs([default_yara_dir()])
         if with_rules:
             options.ruleset = load_rules(dirs)
             if not options.ruleset.rules:
                 raise SourceError(no_rules_message(dirs, options.ruleset.errors))
-        analysis = analyze(source, options, stages)
-    check_filters_matched(path, opts, analysis)
-    return analysis
+        return analyze(source, options, stages)
 
 
 def open_files(folders: list[Path]) -> HostFiles | None:
@@ -198,27 +206,3 @@ def no_rules_message(dirs: list[Path], errors: list) -> str:
     """A run that can check nothing must not read as clean."""
     why = f"; {len(errors)} rule files failed to load, first: {errors[0]}" if errors else ""
     return f"no rules loaded from {', '.join(str(d) for d in dirs)}{why}: nothing could be checked"
-
-
-def check_filters_matched(path: Path, opts: RunOptions, analysis: Analysis) -> None:
-    """``--pid``/``--tid`` that select nothing are a mistake, not a clean result: exit 2 saying why."""
-    present = sorted(p.info.pid for p in analysis.processes)
-    if opts.pids and not set(opts.pids) & set(present):
-        raise SourceError(filter_miss("--pid", opts.pids, path, "process", present))
-    if opts.tids:
-        threads = sorted(s.tid for p in analysis.processes for s in p.stacks)
-        if not set(opts.tids) & set(threads):
-            raise SourceError(filter_miss("--tid", opts.tids, path, "thread", threads))
-
-
-SHOWN_IDS = 40  # a booted Windows runs 100-200 processes; the first 40 ids say enough to try again
-
-
-def filter_miss(option: str, wanted: list[int], path: Path, kind: str, present: list[int]) -> str:
-    """Names what was asked for and what the source holds, so the next try can be right."""
-    shown = ", ".join(map(str, present[:SHOWN_IDS])) + (
-        f" and {len(present) - SHOWN_IDS} more" if len(present) > SHOWN_IDS else "")
-    asked = " ".join(f"{option} {n}" for n in wanted)
-    holds = f"it holds {plural(len(present), kind)}: {shown}" if present else f"it holds no {kind}"
-    return f"{asked}: no such {kind} in {path}; {holds}"
-

@@ -16,7 +16,7 @@ import typer
 from ..sources import SourceError
 from . import common
 from .common import RunOptions
-from .wording import plural
+from ..wording import plural
 
 EXAMPLE = """Examples:
 

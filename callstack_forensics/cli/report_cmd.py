@@ -23,7 +23,7 @@ from ..report import render_report
 from ..sources import SourceError
 from . import common
 from .common import RunOptions
-from .wording import plural
+from ..wording import plural
 
 EXAMPLE = """Examples:
 

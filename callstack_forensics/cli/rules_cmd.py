@@ -22,7 +22,7 @@ from ..rules import Match, RuleSet, default_rules_dir, load_rules, rule_folders
 from ..rules.eventfile import EventFileError, read_events
 from .common import sized
 from .tables import findings_view
-from .wording import plural
+from ..wording import plural
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 

@@ -12,7 +12,7 @@ from rich.console import Console, Group, RenderableType
 from rich.markup import escape
 from rich.table import Table
 
-from ..analysis import Source
+from ..analysis import OpenedProcess, Source
 from ..engine.context import ProcessContext, WalkOptions
 from ..engine.modules import ImageCache
 from ..sources import SourceError
@@ -20,9 +20,10 @@ from ..engine.stack import Frame, StopReason, ThreadStack
 from ..engine.walker import walk_thread
 from . import common
 from .common import RunOptions
+from .filters import check_filters
 from .progress_view import RichStages
 from .tables import compact_table, display_name
-from .wording import plural
+from ..wording import plural
 
 EXAMPLE = """Examples:
 
@@ -53,30 +54,27 @@ def register(app: typer.Typer) -> None:
         out = common.table_console(RunOptions(as_json=as_json))
         try:
             with RichStages(console) as stages:
-                opened = common.open_with_progress(source, opts, stages)
-            shown = 0
+                processes = listed(common.open_with_progress(source, opts, stages), stages)
+            check_filters(source, opts.pids, opts.tids, processes)
             names: dict[int, str] = {}
-            for group in by_process(iter_stacks(opened, opts.walk(), set(opts.pids), set(opts.tids), names)):
-                shown += len(group)
+            for group in by_process(iter_stacks(processes, opts.walk(), set(opts.pids), set(opts.tids), names)):
                 if as_json:
                     sys.stdout.write("".join(json.dumps(s.to_json()) + "\n" for s in group))
                 else:
                     print_process(out, group, show_bytes, names.get(group[0].pid))
-            if not shown and (opts.pids or opts.tids):
-                raise SourceError(nothing_selected(source, opened, opts))
         except SourceError as exc:
             raise common.fail(console, str(exc)) from exc
 
 
-def nothing_selected(path: Path, source: Source, opts: RunOptions) -> str:
-    """Which filter selected nothing, and what the source holds instead."""
-    processes = list(source.processes())
-    pids = sorted(p.info.pid for p in processes)
-    if opts.pids and not set(opts.pids) & set(pids):
-        return common.filter_miss("--pid", opts.pids, path, "process", pids)
-    tids = sorted(t.tid for p in processes if p.memory is not None and (not opts.pids or p.info.pid in opts.pids)
-                  for t in p.memory.threads())
-    return common.filter_miss("--tid", opts.tids, path, "thread", tids)
+def listed(source: Source, stages: RichStages) -> list[OpenedProcess]:
+    """Every process, opened once: the filters are checked on this list before any walk."""
+    stages.stage("processes", None)
+    processes: list[OpenedProcess] = []
+    for item in source.processes():
+        processes.append(item)
+        stages.advance("processes", len(processes), f"PID {item.info.pid} {item.info.name}")
+    stages.finish("processes", plural(len(processes), "process"))
+    return processes
 
 
 def by_process(stacks: Iterator[ThreadStack]) -> Iterator[list[ThreadStack]]:
@@ -120,12 +118,12 @@ def thread_list(tids: list[int]) -> str:
     return f"TID {shown}" if len(real) == 1 else f"{plural(len(real), 'thread')} (TID {shown})"
 
 
-def iter_stacks(source: Source, options: WalkOptions, pids: set[int], tids: set[int],
+def iter_stacks(processes: list[OpenedProcess], options: WalkOptions, pids: set[int], tids: set[int],
                 names: dict[int, str] | None = None) -> Iterator[ThreadStack]:
     """Each selected thread's stack; a process that could not be opened yields one stack saying why.
     ``names`` gets each selected process's whole name (from its image path), for the titles."""
     images = ImageCache()
-    for item in source.processes():
+    for item in processes:
         if pids and item.info.pid not in pids:
             continue
         if names is not None:

@@ -14,16 +14,19 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
+from ..resources import base_systems_dir
+
 DEFAULT_BASE = "windows10"
 NO_BASE = "none"
 
 
 def default_base_dir() -> Path:
-    """Where base systems live: ``$CALLSTACK_FORGE_BASES``, else ``samples/scenarios/base`` of this checkout."""
+    """Where base systems live: ``$CALLSTACK_FORGE_BASES``, else ``samples/scenarios/base`` of this
+    checkout, or the copy an installed package carries."""
     env = os.environ.get("CALLSTACK_FORGE_BASES")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2] / "samples" / "scenarios" / "base"
+    return base_systems_dir()
 
 
 def base_path(name: str, scenario_path: Path) -> Path | None:

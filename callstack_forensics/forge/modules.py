@@ -21,6 +21,7 @@ from pathlib import Path
 import pefile
 
 from ..engine.pe import PeImage, parse_image
+from ..resources import sample_modules_dir
 from .plan import PageWrite
 
 PAGE = 0x1000
@@ -35,7 +36,7 @@ def default_modules_dir() -> Path:
     env = os.environ.get("CALLSTACK_FORGE_MODULES")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2] / "samples" / "modules"
+    return sample_modules_dir()  # the checkout's samples/modules, or an installed copy's
 
 
 @dataclass(frozen=True, slots=True)

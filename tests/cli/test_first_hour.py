@@ -14,12 +14,16 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from callstack_forensics.analysis import Analysis, Finding
-from callstack_forensics.analysis.model import MatchedFrame, ProcessResult
+from callstack_forensics.analysis.model import MatchedFrame, OpenedProcess, ProcessResult
 from callstack_forensics.cli.app import build_app
+from callstack_forensics.cli.filters import check_filters
 from callstack_forensics.cli.tables import display_name, findings_view, process_table
-from callstack_forensics.cli.wording import plural
+from callstack_forensics.wording import plural
 from callstack_forensics.memory import ProcessInfo
 from callstack_forensics.rules import default_rules_dir
+from callstack_forensics.sources import SourceError
+
+from tests.realdata.conftest import dump_named
 
 from .conftest import CLI, cli
 
@@ -55,6 +59,36 @@ def test_events_and_report_refuse_a_pid_that_selects_nothing(fork_image, tmp_pat
     for done in (events, report):
         assert done.returncode == 2 and "--pid 99999: no such process" in done.stderr, done.stderr
     assert not (tmp_path / "c.html").exists()
+
+
+def stages_run(stderr: str) -> list[str]:
+    """The progress stages a run started, in order (each is one bar line on stderr)."""
+    return [line.split()[0] for line in stderr.splitlines() if "━" in line]
+
+
+@pytest.mark.parametrize("command", ["analyze", "report", "events"])
+def test_a_pid_that_selects_nothing_is_refused_before_hashing_or_walking(fork_image, tmp_path, command):
+    """Hashing the 4 GiB image took about 14 s before the old check said the pid was not there:
+    the check now runs on the process list, and neither the hash nor a walk starts."""
+    output = ["-o", tmp_path / "out"] if command == "report" else []
+    done = run(command, fork_image, "--symbols", symbols(fork_image), "--pid", "99999", *output, COLUMNS="120")
+    assert done.returncode == 2 and "--pid 99999: no such process" in done.stderr, done.stderr
+    assert stages_run(done.stderr) == ["image", "processes"], done.stderr
+
+
+def test_the_image_is_hashed_once_the_process_list_has_passed_the_filters(fork_image):
+    done = run("analyze", fork_image, "--symbols", symbols(fork_image), "--pid", "6092", COLUMNS="120")
+    assert done.returncode == 1, done.stderr
+    assert stages_run(done.stderr) == ["image", "processes", "sha256", "threads", "events", "rules"]
+
+
+def test_a_filter_miss_names_at_most_40_ids_and_counts_the_rest():
+    opened = [OpenedProcess(ProcessInfo(pid, f"p{pid}.exe")) for pid in range(4, 4 + 4 * 45, 4)]
+    with pytest.raises(SourceError) as raised:
+        check_filters(Path("mem.raw"), [99999, 99998], [], opened)
+    message = str(raised.value)
+    assert message.startswith("--pid 99999 --pid 99998: no such process in mem.raw; it holds 45 processes: 4, 8, ")
+    assert message.endswith(", 160 and 5 more")
 
 
 def test_a_run_with_no_rules_loaded_is_exit_2(fork_image, tmp_path, monkeypatch):
@@ -182,6 +216,19 @@ def test_counts_are_in_words():
     assert [plural(n, "finding") for n in (0, 1, 2)] == ["0 findings", "1 finding", "2 findings"]
     assert [plural(n, "process") for n in (1, 9)] == ["1 process", "9 processes"]
     assert plural(1, "rule file") == "1 rule file" and plural(1, "match") == "1 match"
+
+
+def test_progress_counts_are_in_words_for_a_one_process_source():
+    """A minidump holds one process: its stages say ``1 process``, never ``1 processes``."""
+    done = run("analyze", dump_named("breakpad_tiny-exe-fastfail"), COLUMNS="120")
+    assert done.returncode == 0, done.stderr
+    assert re.search(r"\b1 process\b", done.stderr) and "threads in 1 process\n" in stage_lines(done.stderr)
+    assert not re.search(r"\b1 (processes|threads|findings|events|rules)\b", done.stderr), done.stderr
+
+
+def stage_lines(stderr: str) -> str:
+    """The progress lines with the padding rich gives them removed."""
+    return "".join(line.rstrip() + "\n" for line in stderr.splitlines())
 
 
 def test_zero_findings_is_a_line_not_an_empty_table():

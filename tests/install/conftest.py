@@ -1,12 +1,11 @@
 """A wheel of the checkout, installed into a fresh virtual environment, once per session.
 
-The checkout's tracked (and new, not ignored) files are copied first, so the wheel is built
-from what a clone holds, never from build output lying around.
+The checkout's tracked (and new, not ignored) files are copied first (tests/checkout.py), so the
+wheel is built from what a clone holds, never from build output lying around.
 """
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 import time
@@ -15,9 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.checkout import REPO, source_copy  # noqa: F401 - REPO: test_wheel's too
 from tests.wine.conftest import captures  # noqa: F401 - the Wine minidump fixture, shared
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
@@ -43,18 +41,6 @@ def _clean_env() -> dict[str, str]:
     import os
 
     return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
-
-
-def source_copy(target: Path) -> Path:
-    """The files a clone of the checkout holds (tracked, plus new files not ignored)."""
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
-                            capture_output=True, check=True).stdout.decode().split("\0")
-    for name in filter(None, listed):
-        source = REPO / name
-        if source.is_file() and not source.is_symlink():
-            (target / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target / name)
-    return target
 
 
 @pytest.fixture(scope="session")

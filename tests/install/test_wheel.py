@@ -37,7 +37,7 @@ def test_the_wheel_builds_without_setuptools_warnings(installed: Installed):
     assert not [w for w in WARNINGS if w in installed.build_log], installed.build_log[-4000:]
 
 
-def test_the_wheel_holds_every_module_the_rules_and_the_plugins(installed: Installed, source_tree: Path):
+def test_the_wheel_holds_every_module_the_rules_the_plugins_and_the_forges_samples(installed: Installed, source_tree: Path):
     names = set(zipfile.ZipFile(installed.wheel).namelist())
     wanted = {str(p.relative_to(source_tree)) for p in (source_tree / "callstack_forensics").rglob("*")
               if p.suffix in (".py", ".j2", ".lark")}
@@ -45,6 +45,11 @@ def test_the_wheel_holds_every_module_the_rules_and_the_plugins(installed: Insta
                for p in (source_tree / "rules").rglob("*") if p.suffix in (".toml", ".yar") and "fixtures" not in p.parts}
     wanted |= {f"callstack_forensics/volatility/plugins/{p.relative_to(source_tree / 'plugins')}"
                for p in (source_tree / "plugins").rglob("*.py")}
+    modules = source_tree / "samples" / "modules"
+    wanted |= {f"callstack_forensics/forge/shipped_modules/{p.relative_to(modules)}"
+               for p in [modules / "catalog.json", *(modules / "bin").rglob("*.*")]}
+    wanted |= {f"callstack_forensics/forge/shipped_bases/{p.name}"
+               for p in (source_tree / "samples" / "scenarios" / "base").glob("*.toml")}
     assert wanted - names == set()
     assert not [n for n in names if "/fixtures/" in n], "rule fixtures are test data"
 
@@ -72,14 +77,36 @@ def forged(tmp_path_factory) -> Path:
     return out
 
 
-def test_analyze_on_a_forged_image_gives_the_checkouts_findings(installed: Installed, forged: Path):
+@pytest.fixture(scope="module")
+def checkout_findings(forged: Path) -> list[tuple]:
+    return findings_of(checkout_analysis(str(forged), "--symbols", str(forged.parent / "symbols")))
+
+
+def test_analyze_on_a_forged_image_gives_the_checkouts_findings(installed: Installed, forged: Path, checkout_findings):
     symbols = str(forged.parent / "symbols")
     done = installed.run("callstack-forensics", "analyze", str(forged), "--symbols", symbols, "--json", "--quiet")
     assert done.returncode == 1, done.stderr
     ours = json.loads(done.stdout)
     assert len(ours["rules"]["loaded"]) == len(list((REPO / "rules").glob("*.toml")))
-    assert findings_of(ours) == findings_of(checkout_analysis(str(forged), "--symbols", symbols))
+    assert findings_of(ours) == checkout_findings
     assert findings_of(ours)
+
+
+def test_forge_runs_from_the_installed_copy_with_its_own_modules_and_base_system(installed: Installed,
+                                                                                checkout_findings):
+    """The scenario alone, without the checkout's samples/ around it: the module catalog and the
+    base system come from the installed package (an installed forge used to find no catalog)."""
+    scenario = installed.elsewhere / "dirty_vanity_fork.toml"
+    scenario.write_bytes((REPO / "samples" / "scenarios" / "dirty_vanity_fork.toml").read_bytes())
+    image = installed.elsewhere / "forged" / "dirty_vanity.raw"
+    image.parent.mkdir()
+    done = installed.run("callstack-forensics", "forge", str(scenario), "-o", str(image))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "16 processes, 78 threads" in done.stdout  # the scenario's three and the base system's thirteen
+    analysed = installed.run("callstack-forensics", "analyze", str(image), "--symbols", str(image.parent / "symbols"),
+                             "--json", "--quiet")
+    assert analysed.returncode == 1, analysed.stderr
+    assert findings_of(json.loads(analysed.stdout)) == checkout_findings
 
 
 def test_analyze_on_a_minidump_gives_the_checkouts_findings(installed: Installed, captures):

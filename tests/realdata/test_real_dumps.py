@@ -4,15 +4,13 @@ thread accounted for, no finding on these benign (if crashed) processes, and the
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 
 import pytest
 
 from callstack_forensics.memory.minidump import MinidumpMemory
-from tests.cli.conftest import CLI, cli
+from tests.cli.conftest import cli
 
-from .conftest import REPO, dump_named, real_dumps, windows_dumps
+from .conftest import dump_named, real_dumps, windows_dumps
 
 
 def stacks_of(path) -> list[dict]:
@@ -113,15 +111,3 @@ def test_a_syscall_stub_of_a_module_the_dump_lacks_still_gives_its_caller():
     for record in idle:
         assert record["frames"][1]["instruction_pointer"] == "0x7ffb0b182dc7"
         assert record["frames"][1]["call_verified"] is None and record["frames"][1]["trust"] == "medium"
-
-
-def test_the_readme_shows_the_real_crash_dump_as_stacks_prints_it():
-    readme = (REPO / "README.md").read_text()
-    command = "callstack-forensics stacks ../shared/realdata/breakpad_thread_name_list.dmp --tid 10976"
-    block = readme.split(f"$ {command}\n", 1)[1].split("\n```", 1)[0]
-    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}  # piped, no terminal width: as in the README
-    done = subprocess.run([str(CLI), "stacks", str(dump_named("breakpad_thread_name_list")), "--tid", "10976"],
-                          capture_output=True, text=True, env=env, timeout=300)
-    assert done.returncode == 0, done.stderr
-    printed = "\n".join(line.rstrip() for line in done.stdout.strip("\n").splitlines())
-    assert printed == block

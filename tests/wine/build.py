@@ -18,6 +18,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 HERE = Path(__file__).resolve().parent
 SRC = HERE / "src"
@@ -29,6 +30,13 @@ CC = "x86_64-w64-mingw32-gcc"
 COMMON_FLAGS = ("-gdwarf-4", "-Wall", "-static-libgcc")
 # Sources every program depends on besides its own.
 SHARED_INPUTS = (SRC / "common.h", SRC / "sleep_routine.h", Path(__file__).resolve())
+
+
+Report = Callable[[str], None]  # one line of progress, e.g. "building fp_chain.exe (1/15)"
+
+
+def silent(message: str) -> None:
+    """The default report: the tests build without printing (pytest shows their outcome)."""
 
 
 class BuildError(Exception):
@@ -132,16 +140,18 @@ def _command(target: Target) -> list[str]:
     return cmd
 
 
-def build_target(target: Target, force: bool = False, compiler: str | None = None) -> Path:
-    """Build one target (and the DLLs it links) unless its stamp is current."""
+def build_target(target: Target, force: bool = False, compiler: str | None = None, report: Report = silent) -> Path:
+    """Build one target (and the DLLs it links) unless its stamp is current; ``report`` hears of
+    each compile before it starts (a first build of everything takes minutes)."""
     compiler = compiler or _compiler_version()
     for dep in target.links:
-        build_target(ALL_TARGETS[dep], force, compiler)
+        build_target(ALL_TARGETS[dep], force, compiler, report)
     BIN.mkdir(parents=True, exist_ok=True)
     stamp = BIN / f"{target.name}.stamp"
     key = _key(target, compiler)
     if not force and target.output.exists() and stamp.exists() and stamp.read_text() == key:
         return target.output
+    report(f"building {target.output.name}")
     cmd = _command(target)
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
     if proc.returncode != 0:
@@ -150,18 +160,28 @@ def build_target(target: Target, force: bool = False, compiler: str | None = Non
     return target.output
 
 
-def build_all(force: bool = False) -> dict[str, Path]:
-    """Build every program and the dumper; name -> path of the built image."""
+def build_all(force: bool = False, report: Report = silent) -> dict[str, Path]:
+    """Build every program and the dumper; name -> path of the built image. ``report`` hears of
+    each compile with its place in the list ("building fp_chain.exe (1/14)"); up-to-date ones are quiet."""
     missing = toolchain_missing()
     if missing:
         raise BuildError(missing)
     compiler = _compiler_version()
-    return {t.name: build_target(t, force, compiler) for t in (*PROGRAMS, DUMPER)}
+    targets = (*PROGRAMS, DUMPER)
+    built = {}
+    for number, target in enumerate(targets, 1):
+        built[target.name] = build_target(target, force, compiler, numbered(report, number, len(targets)))
+    return built
+
+
+def numbered(report: Report, number: int, total: int) -> Report:
+    """``report`` with the step's place appended: "building dll_b.dll (5/14)"."""
+    return lambda message: report(f"{message} ({number}/{total})")
 
 
 def main(argv: list[str]) -> int:
     try:
-        built = build_all(force="--force" in argv)
+        built = build_all(force="--force" in argv, report=lambda line: print(line, flush=True))
     except BuildError as exc:
         print(exc, file=sys.stderr)
         return 1

@@ -347,8 +347,10 @@ def _cached(targets: list[build.Target], wine: str, force: bool) -> tuple[dict, 
     return results, todo
 
 
-def capture_all(force: bool = False, names: list[str] | None = None) -> dict[str, CaptureResult]:
-    """Build (cached) and capture every program (cached on disk unless ``force``)."""
+def capture_all(force: bool = False, names: list[str] | None = None,
+                report: build.Report = build.silent) -> dict[str, CaptureResult]:
+    """Build (cached) and capture every program (cached on disk unless ``force``); ``report``
+    hears of each compile and each capture before it starts (a first run takes minutes)."""
     missing = wine_missing()
     if missing:
         raise CaptureError(f"cannot capture: {missing}")
@@ -357,12 +359,14 @@ def capture_all(force: bool = False, names: list[str] | None = None) -> dict[str
     with session_lock():
         if PREFIX.exists():
             tame_prefix()  # before anything else walks the tree (see wineprefix)
-        build.build_all()
+        build.build_all(report=report)
         results, todo = _cached(targets, wine_version(env), force)
         if todo:
             try:
-                ensure_prefix(env)
-                for target, key in todo:
+                ensure_prefix(env, report)
+                for number, (target, key) in enumerate(todo, 1):
+                    report(f"capturing {target.name} under Wine ({number}/{len(todo)}): "
+                           "full and normal minidumps, winedbg's backtraces")
                     results[target.name] = capture_program(target, build.DUMPER.output, env, key)
             finally:
                 stop_wineserver(env)
@@ -373,7 +377,7 @@ def main(argv: list[str]) -> int:
     force = "--force" in argv
     names = [a for a in argv if not a.startswith("-")] or None
     try:
-        results = capture_all(force=force, names=names)
+        results = capture_all(force=force, names=names, report=lambda line: print(line, flush=True))
     except (WineError, build.BuildError) as exc:
         print(f"capture failed: {exc}", file=sys.stderr)
         return 1

@@ -76,11 +76,12 @@ def run(cmd: list[str], env: dict[str, str], timeout: float, step: str) -> subpr
     return proc
 
 
-def ensure_prefix(env: dict[str, str]) -> float:
+def ensure_prefix(env: dict[str, str], report: build.Report = build.silent) -> float:
     """Create the prefix once (wineboot -i) and tame it; the seconds creation took (0 if it existed)."""
     started = time.monotonic()
     created = not (PREFIX / "system.reg").exists()
     if created:
+        report(f"creating the Wine prefix {PREFIX} (wineboot -i)")
         PREFIX.parent.mkdir(parents=True, exist_ok=True)
         run(["wineboot", "-i"], env, 300.0, "creating the Wine prefix (wineboot -i)")
         run(["wineserver", "-w"], env, 120.0, "waiting for wineboot to settle (wineserver -w)")

@@ -1,4 +1,4 @@
-"""Counts in words: every table title and summary line says ``1 finding`` and ``2 findings``."""
+"""Counts in words: every table title, summary line and progress stage says ``1 finding`` and ``2 findings``."""
 
 from __future__ import annotations
 

@@ -1,0 +1,77 @@
+"""How the README test reads Markdown and holds outputs: on small documents, without running anything."""
+
+from __future__ import annotations
+
+from .output import first_difference
+from .steps import Command, Snippet, read_readme
+from .walk import allowed_exit_codes
+
+DOCUMENT = '''Intro.
+
+```
+$ callstack-forensics rules check
+22 rules parsed, 0 failures
+$ vol -q -p plugins -s out/symbols -f out/a.raw -r jsonl callstacks.events \\
+    | jq 'select(.event.category == ["registry"]) | {registry,
+          user}'
+{
+  "user": 1
+}
+```
+
+```
+callstack-forensics analyze IMAGE_OR_DUMP [--symbols DIR]
+make samples          # every scenario into out/samples/
+vol -p plugins -s DIR -f IMAGE callstacks.stacks [--pid N ...]
+error: something printed without its command
+```
+
+```toml
+query = "not run"
+```
+
+```python
+print("run")
+```
+
+```text
+callstack_forensics/   a listing, not run
+```
+'''
+
+
+def test_commands_their_outputs_synopses_and_strays_are_told_apart():
+    readme = read_readme(DOCUMENT)
+    assert readme.steps == [
+        Command(4, "callstack-forensics rules check", "22 rules parsed, 0 failures"),
+        Command(6, "vol -q -p plugins -s out/symbols -f out/a.raw -r jsonl callstacks.events \\\n"
+                   "    | jq 'select(.event.category == [\"registry\"]) | {registry,\n          user}'",
+                "{\n  \"user\": 1\n}"),
+        Command(16, "make samples          # every scenario into out/samples/", None),
+        Snippet(26, 'print("run")\n'),
+    ]
+    assert [s.line for s in readme.synopses] == [15, 17]
+    assert [(s.line, s.text) for s in readme.strays] == [(18, "error: something printed without its command")]
+
+
+def test_a_capital_inside_a_word_is_no_placeholder():
+    readme = read_readme("```\nvol -q -p plugins -s out/s -f out/a.raw --hide-columns RuleId callstacks.detect\n```\n")
+    assert len(readme.commands) == 1 and not readme.synopses
+
+
+def test_outputs_agree_but_for_trailing_spaces_surrounding_blank_lines_and_elapsed_times():
+    shown = "  sha256  4294967296/4294967296 0:00:13 77850382f0fcae9a...\n3 findings"
+    assert first_difference(shown, "\n  sha256  4294967296/4294967296 0:01:02 77850382f0fcae9a...   \n3 findings\n\n") is None
+    assert "output line 2" in first_difference(shown, "  sha256  4294967296/4294967296 0:00:13 77850382f0fcae9a...\n2 findings")
+    assert "shows 2 lines" in first_difference(shown, shown + "\nnote: one more line")
+
+
+def test_exit_codes_follow_what_the_readme_shows():
+    def command(text: str, shown: str | None = None) -> Command:
+        return Command(1, text, shown)
+
+    assert allowed_exit_codes(command("callstack-forensics analyze x.raw", "error: x.raw: no such file")) == {2}
+    assert allowed_exit_codes(command("callstack-forensics analyze x.raw", "3 findings (22 rules over 9 events)")) == {1}
+    assert allowed_exit_codes(command("callstack-forensics detect --events e", "no findings (22 rules over 0 events)")) == {0}
+    assert allowed_exit_codes(command("callstack-forensics report x.raw -o case.html")) == {0, 1}
+    assert allowed_exit_codes(command("vol -q -p plugins -s s -f x.raw callstacks.detect", "Rule\tSeverity")) == {0}
