@@ -147,26 +147,36 @@ def open_with_progress(path: Path, opts: RunOptions, stages: RichStages) -> Sour
 def run_analysis(path: Path, opts: RunOptions, console: Console, with_rules: bool = True,
                  emit_ancestors: bool = True) -> Analysis:
     """Open, walk, build events and (``with_rules``) run the rules, with rich progress on ``console``."""
-    dirs = [default_rules_dir(), *[p for p in opts.rules if p != default_rules_dir()]]
-    for folder in opts.rules:
-        if not folder.is_dir():
-            raise SourceError(f"--rules {folder}: not a folder")
-    for folder in opts.symbols:
-        if not folder.is_dir():
-            raise SourceError(f"--symbols {folder}: not a folder")
+    check_folders(opts)
     with RichStages(console) as stages:
         source = open_with_progress(path, opts, stages)
-        options = AnalysisOptions(walk=opts.walk(), rule_dirs=dirs, pids=set(opts.pids) or None,
-                                  tids=set(opts.tids) or None, emit_ancestors=emit_ancestors)
-        if opts.yara:
-            options.yara = YaraScanner.from_dirs([default_yara_dir()])
-        if with_rules:
-            options.ruleset = load_rules(dirs)
-            if not options.ruleset.rules:
-                raise SourceError(no_rules_message(dirs, options.ruleset.errors))
+        options = analysis_options(opts, with_rules, emit_ancestors)
         analysis = analyze(source, options, stages)
     check_filters_matched(path, opts, analysis)
     return analysis
+
+
+def check_folders(opts: RunOptions) -> None:
+    """``--rules`` and ``--symbols`` must name folders: say so before any source is opened."""
+    for option, folders in (("--rules", opts.rules), ("--symbols", opts.symbols)):
+        for folder in folders:
+            if not folder.is_dir():
+                raise SourceError(f"{option} {folder}: not a folder")
+
+
+def analysis_options(opts: RunOptions, with_rules: bool = True, emit_ancestors: bool = True) -> AnalysisOptions:
+    """The core's options for ``opts``: the shipped rules plus ``--rules``, YARA, limits, filters
+    (``analyze`` and each task of ``fleet`` build them here, so both find the same)."""
+    dirs = [default_rules_dir(), *[p for p in opts.rules if p != default_rules_dir()]]
+    options = AnalysisOptions(walk=opts.walk(), rule_dirs=dirs, pids=set(opts.pids) or None,
+                              tids=set(opts.tids) or None, emit_ancestors=emit_ancestors)
+    if opts.yara:
+        options.yara = YaraScanner.from_dirs([default_yara_dir()])
+    if with_rules:
+        options.ruleset = load_rules(dirs)
+        if not options.ruleset.rules:
+            raise SourceError(no_rules_message(dirs, options.ruleset.errors))
+    return options
 
 
 def no_rules_message(dirs: list[Path], errors: list) -> str:

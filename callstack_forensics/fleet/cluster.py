@@ -1,0 +1,74 @@
+"""Where the fleet's tasks run: a Dask cluster started here for the run, or one already running.
+
+The default is a local cluster sized to the machine: one single-threaded worker process per core,
+since the analysis is Python and holds the GIL (threads would take turns, processes run side by
+side). ``--scheduler tcp://HOST:PORT`` connects to an existing cluster instead; its workers must
+have this package installed and see the sources at the same paths.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator
+
+CONNECT_TIMEOUT = "20s"
+
+
+class ClusterError(Exception):
+    """The cluster cannot be reached or started; the message says which and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterSpec:
+    """``scheduler`` None: a local cluster of ``workers`` processes (default: one per usable core)."""
+
+    scheduler: str | None = None
+    workers: int | None = None
+    memory_limit: str = "auto"
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (a container's or taskset's share, not the host's count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+@contextmanager
+def connect(spec: ClusterSpec) -> Iterator["distributed.Client"]:  # noqa: F821 (imported lazily)
+    """A client on the cluster, closed (and a local cluster shut down) on the way out, even on Ctrl-C."""
+    from distributed import Client, LocalCluster
+
+    if spec.scheduler:
+        try:
+            client = Client(spec.scheduler, timeout=CONNECT_TIMEOUT)
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise ClusterError(f"--scheduler {spec.scheduler}: cannot connect ({exc})") from exc
+        try:
+            yield client
+        finally:
+            client.close()
+        return
+    workers = spec.workers or usable_cores()
+    try:
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                               memory_limit=spec.memory_limit, silence_logs=logging.ERROR)
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise ClusterError(f"cannot start a local Dask cluster of {workers} workers ({exc})") from exc
+    try:
+        with Client(cluster) as client:
+            yield client
+    finally:
+        cluster.close()
+
+
+def describe(client: "distributed.Client") -> str:  # noqa: F821
+    """``2 workers, 2 threads at tcp://127.0.0.1:8786`` for the terminal and the report."""
+    info = client.scheduler_info()
+    workers = info.get("workers", {})
+    threads = sum(w.get("nthreads", 0) for w in workers.values())
+    return f"{len(workers)} workers, {threads} threads at {info.get('address', '?')}"
