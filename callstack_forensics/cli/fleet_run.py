@@ -54,7 +54,7 @@ def summarise(result: FleetResult, store: CaseStore, con: Any, where: str) -> di
             "already": result.already, "failed": result.failed, "seconds": round(result.seconds, 2),
             "sources_per_minute": round(result.sources_per_minute, 2), "hosts": fleet_hosts(con),
             "findings": int(findings), "hosts_with_findings": int(hosts_with),
-            "peak_rss_per_worker": result.peak_rss, "report": str((store.root / FLEET_REPORT).resolve()),
+            "task_seconds": round(sum(o.seconds for o in result.outcomes), 2), "peak_rss_per_worker": result.peak_rss, "report": str((store.root / FLEET_REPORT).resolve()),
             "failures": [{"path": o.stamp.path, "error": o.error} for o in result.outcomes if o.status == "failed"]}
 
 
