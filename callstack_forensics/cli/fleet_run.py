@@ -44,7 +44,7 @@ def run_case(arguments: list[str], case_dir: Path, opts: common.RunOptions, sche
     con = open_store(store)
     write_fleet_report(case_dir, con, case_dir / FLEET_REPORT)
     summary = summarise(result, store, con, where)
-    print_summary(console, summary)
+    print_summary(console, summary, case_dir / FLEET_REPORT)
     return summary
 
 
@@ -58,14 +58,15 @@ def summarise(result: FleetResult, store: CaseStore, con: Any, where: str) -> di
             "failures": [{"path": o.stamp.path, "error": o.error} for o in result.outcomes if o.status == "failed"]}
 
 
-def print_summary(console: Console, summary: dict[str, Any]) -> None:
+def print_summary(console: Console, summary: dict[str, Any], report: Path) -> None:
+    """The run in three lines; the report's path as the person gave the case folder."""
     peak = max(summary["peak_rss_per_worker"].values(), default=0)
     console.print(f"{plural(summary['analysed'], 'source')} analysed, {summary['failed']} failed, "
                   f"{summary['already']} already in the store; {summary['seconds']:.1f} s"
                   + (f", {summary['sources_per_minute']:.1f} sources/min" if summary["analysed"] else "")
                   + (f", peak memory per worker {peak / 2**20:.0f} MiB" if peak else ""), highlight=False)
     console.print(f"{summary['findings']} findings on {summary['hosts_with_findings']} of "
-                  f"{plural(summary['hosts'], 'host')}; fleet report: {escape(summary['report'])}",
+                  f"{plural(summary['hosts'], 'host')}; fleet report: {escape(str(report))}",
                   soft_wrap=True, highlight=False)
     for failure in summary["failures"]:
         console.print(f"[red]failed:[/red] {escape(failure['path'])}: {escape(failure['error'] or '')}", soft_wrap=True)
