@@ -90,7 +90,8 @@ def run_cmd(
     try:
         summary = run_case(sources, case_dir, opts, scheduler, workers, timeout or None, not no_reports, console)
     except KeyboardInterrupt:
-        console.print("[yellow]interrupted:[/yellow] what finished is in the case store; run the same command again to resume")
+        console.print("[yellow]interrupted:[/yellow] what finished is in the case store; run the same command again "
+                      "to resume", soft_wrap=True)
         raise typer.Exit(130)
     except run_errors() as exc:
         raise common.fail(console, str(exc)) from exc

@@ -10,9 +10,14 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 CONNECT_TIMEOUT = "10s"
 
@@ -39,8 +44,9 @@ def usable_cores() -> int:
 
 
 @contextmanager
-def connect(spec: ClusterSpec) -> Iterator["distributed.Client"]:  # noqa: F821 (imported lazily)
-    """A client on the cluster, closed (and a local cluster shut down) on the way out, even on Ctrl-C."""
+def connect(spec: ClusterSpec) -> Iterator["Client"]:
+    """A client on the cluster, closed (and a local cluster shut down) on the way out, even on Ctrl-C.
+    Dask is imported here, not at the top: ``fleet query`` and the rest of the CLI never need it."""
     from distributed import Client, LocalCluster
 
     if spec.scheduler:
@@ -55,8 +61,9 @@ def connect(spec: ClusterSpec) -> Iterator["distributed.Client"]:  # noqa: F821 
         return
     workers = spec.workers or usable_cores()
     try:
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                               memory_limit=spec.memory_limit, silence_logs=logging.ERROR)
+        with sigint_ignored():
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                                   memory_limit=spec.memory_limit, silence_logs=logging.ERROR)
     except (OSError, ValueError, RuntimeError) as exc:
         raise ClusterError(f"cannot start a local Dask cluster of {workers} workers ({exc})") from exc
     try:
@@ -66,7 +73,22 @@ def connect(spec: ClusterSpec) -> Iterator["distributed.Client"]:  # noqa: F821 
         cluster.close()
 
 
-def describe(client: "distributed.Client") -> str:  # noqa: F821
+@contextmanager
+def sigint_ignored() -> Iterator[None]:
+    """Start the workers with Ctrl-C ignored: the terminal sends it to the whole process group, and
+    the client alone should answer it (it cancels the tasks and shuts the cluster down); a worker
+    process inherits the ignored signal and Python leaves an ignored SIGINT alone."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def describe(client: "Client") -> str:
     """``2 workers, 2 threads at tcp://127.0.0.1:8786`` for the terminal and the report."""
     info = client.scheduler_info()
     workers = info.get("workers", {})

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import pyarrow as pa
 
 from ..analysis import Analysis, Finding
 from ..engine.stack import Frame, ThreadStack
+from ..engine.summary import summary_string
 from .shape import frame_label, stack_id, stack_shape
 
 KEYS = [pa.field("sha256", pa.string(), nullable=False), pa.field("host", pa.string(), nullable=False)]
@@ -98,8 +99,6 @@ def _process_row(process: Any) -> dict[str, Any]:
 
 
 def _thread_row(stack: ThreadStack, shape: str) -> dict[str, Any]:
-    from ..engine.summary import summary_string
-
     return {"pid": stack.pid, "process_name": stack.process_name, "tid": stack.tid, "frames": len(stack.frames),
             "stack_shape": shape, "stack_id": stack_id(shape), "call_stack_summary": summary_string(stack.frames),
             "unbacked_frames": sum(1 for f in stack.frames if f.unbacked),
@@ -158,5 +157,3 @@ def _text(value: Any) -> str | None:
 def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
-
-Converter = Callable[[Analysis, SourceKey], dict[str, pa.Table]]

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -79,3 +81,29 @@ def test_the_fleet_report_escapes_what_an_image_says(tmp_path):
     assert "script-src &#39;none&#39;" in html and "<script" not in html  # the CSP: no script may run
     assert f'href="reports/{"ab" * 32}.html"' in html
     assert not [line for line in html.splitlines() if "http://" in line or "https://" in line]
+
+
+@pytest.mark.slow
+def test_ctrl_c_keeps_what_finished_and_the_same_command_resumes(fleet, tmp_path):
+    sources = [*fleet.benign[1:], fleet.attack]
+    cmd = [str(CLI), "fleet", *map(str, sources), "-o", str(tmp_path / "case"), "--workers", "1",
+           "--cache-dir", str(tmp_path / "cache")] + [arg for s in fleet.symbols for arg in ("--symbols", str(s))]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        for line in proc.stderr:  # the first source's "done" line, then Ctrl-C as a terminal sends it
+            if line.startswith("done") or time.monotonic() > deadline:
+                break
+        os.killpg(proc.pid, signal.SIGINT)
+        _, rest = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+    assert proc.returncode == 130
+    assert "run the same command again to resume" in rest and "Traceback" not in rest
+    kept = CaseStore(tmp_path / "case").done()
+    assert 1 <= len(kept) < len(sources)
+    again = subprocess.run(cmd + ["--json", "-q"], capture_output=True, text=True, timeout=600)
+    summary = json.loads(again.stdout)
+    assert (summary["already"], summary["analysed"]) == (len(kept), len(sources) - len(kept))
