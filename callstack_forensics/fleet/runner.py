@@ -68,7 +68,9 @@ def run_fleet(client: Any, sources: list[Path], store: CaseStore, job: SourceJob
     started = time.monotonic()
     store.create()
     stamps = store.stamps()
-    todo, result = _plan(sources, stamps)
+    todo, result, gone = _plan(sources, stamps)
+    for outcome in gone:
+        _record(store, outcome, result)
     progress.begin(len(todo), result.already)
     jobs = [SourceJob(stamp, job.options, job.timeout, job.with_report) for stamp in todo]
     client.subscribe_topic(EVENT_TOPIC, lambda event: _started(progress, event))
@@ -88,17 +90,24 @@ def run_fleet(client: Any, sources: list[Path], store: CaseStore, job: SourceJob
     return result
 
 
-def _plan(sources: list[Path], stamps: dict[FileStamp, str]) -> tuple[list[FileStamp], FleetResult]:
-    """The sources to submit, largest first (a big image started last would finish last alone)."""
+def _plan(sources: list[Path], stamps: dict[FileStamp, str]) -> tuple[list[FileStamp], FleetResult, list[SourceOutcome]]:
+    """The sources to submit, largest first (a big image started last would finish last alone), and
+    those that vanished or became unreadable since they were listed (failed, with the reason)."""
     result = FleetResult()
     todo: dict[str, FileStamp] = {}
+    gone = []
     for path in sources:
-        stamp = FileStamp.of(path)
+        try:
+            stamp = FileStamp.of(path)
+        except OSError as exc:
+            gone.append(SourceOutcome(FileStamp(str(path.absolute()), 0, 0), FAILED_STATUS,
+                                      error=f"cannot read: {exc.strerror or exc}"))
+            continue
         if stamp in stamps:
             result.already += 1
         else:
             todo.setdefault(stamp.path, stamp)
-    return sorted(todo.values(), key=lambda s: (-s.size, s.path)), result
+    return sorted(todo.values(), key=lambda s: (-s.size, s.path)), result, gone
 
 
 def _collect(client: Any, futures: list[Any], jobs: list[SourceJob], store: CaseStore, result: FleetResult,

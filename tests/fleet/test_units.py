@@ -112,3 +112,15 @@ def test_the_case_folder_must_be_makeable(tmp_path):
     with pytest.raises(StoreError, match="cannot make the case folders"):
         CaseStore(blocker / "case").create()
     assert os.path.exists(blocker)
+
+
+def test_a_source_gone_before_it_is_submitted_is_failed_with_the_reason(tmp_path):
+    from callstack_forensics.fleet.runner import _plan
+
+    present = tmp_path / "b.raw"
+    present.write_bytes(b"12")
+    big = tmp_path / "a.raw"
+    big.write_bytes(b"1234")
+    todo, result, gone = _plan([tmp_path / "vanished.raw", present, big], {FileStamp.of(present): "x"})
+    assert [s.path for s in todo] == [str(big.resolve())] and result.already == 1
+    assert [(g.status, g.error) for g in gone] == [("failed", "cannot read: No such file or directory")]
