@@ -34,6 +34,7 @@ HOSTS = [("WS-0101", "benign_desktop", None), ("WS-0102", "benign_desktop", "BBE
          ("SRV-0202", "wmi_event_consumer", None), ("WS-0104", "ransomware_rename", None)]
 DUMPS = ["breakpad_tiny-exe-fastfail.dmp", "rust-minidump_invalid-parameter.dmp"]
 THREADS_SCALE = 1
+RAM = "512M"  # hashing reads the whole image (sparse or not): 4 GiB costs 10-40 s here, and would be most of the figure
 ROUNDS = 3  # one after another and the fleet alternate; the median of each (2 shared cores: neighbours' load varies)
 
 
@@ -57,13 +58,13 @@ class FleetFigures:
 
 
 def build(folder: Path) -> tuple[list[Path], list[Path]]:
-    """The fleet's sources (forged at the default 4 GiB of RAM, written sparse) and their symbol folders."""
+    """The fleet's sources (forged with RAM of their own, written sparse) and their symbol folders."""
     shutil.rmtree(folder, ignore_errors=True)
     images = []
     for name, scenario, layout in HOSTS:
         isf = SHARED / "isf" / "windows" / "ntkrnlmp.pdb" / f"{layout}-1.json.xz" if layout else None
         result = forge(ROOT / "samples" / "scenarios" / f"{scenario}.toml", folder / name / f"{name}.raw", isf,
-                       threads_scale=THREADS_SCALE, computer_name=name)
+                       threads_scale=THREADS_SCALE, ram=RAM, computer_name=name)
         images.append(result.image)
     dumps = [SHARED / "realdata" / d for d in DUMPS if (SHARED / "realdata" / d).is_file()]
     return images + dumps, sorted({i.parent / "symbols" for i in images})
@@ -121,7 +122,7 @@ def fleet_section(figures: FleetFigures) -> tuple[list[str], list[str]]:
         "## The fleet",
         "",
         f"{figures.sources} sources: {len(HOSTS)} forged images (benign desktops on three kernel layouts and three "
-        f"attack scenarios, 4 GiB of RAM each, written sparse) and "
+        f"attack scenarios, {RAM} of RAM each, written sparse) and "
         f"{figures.sources - len(HOSTS)} real minidumps (`../shared/realdata`). One after another: one process running "
         "the fleet's own task (hash, analyse, tables, case report) on each in turn. The fleet: the whole "
         f"`callstack-forensics fleet` command, local cluster start and stop included, {figures.workers} workers. "
