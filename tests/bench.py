@@ -8,7 +8,9 @@ Sections:
 - unwinder: frames per second on one core with the module cache warm, over the Wine
   captures (real compiled code, real Wine system DLLs);
 - rules: rules x events per second, when the rule engine is present;
-- the forge: every scenario's build time and disk use (tests/bench_forge.py).
+- the forge: every scenario's build time and disk use (tests/bench_forge.py);
+- the fleet: sources per minute on the local Dask cluster against one after another, peak memory
+  per worker (tests/bench_fleet.py).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from callstack_forensics.memory.minidump import MinidumpMemory
 from callstack_forensics.engine.modules import ImageCache
 from callstack_forensics.engine.walker import walk_thread
 
-from . import bench_forge, bench_vol
+from . import bench_fleet, bench_forge, bench_vol
 from .bench_vol import DETECT, FIXED, MALFIND, THREADS, ScaleResult
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -212,6 +214,9 @@ def main() -> None:
     print("Forge figures:")
     forge_lines, forge_targets = bench_forge.forge_section(bench_forge.build_all(OUT / "forge"))
     targets.extend(forge_targets)
+    print("Fleet figures (forging the fleet, then one after another, then on the local cluster):")
+    fleet_lines, fleet_targets = bench_fleet.fleet_section(bench_fleet.measure(OUT / "fleet"))
+    targets.extend(fleet_targets)
     unwinder = figures[0].value
     targets.append(f"| unwinder >= {UNWINDER_TARGET:,} frames/s | {unwinder:,.0f} | {met(unwinder >= UNWINDER_TARGET)} |")
     lines = [
@@ -232,6 +237,7 @@ def main() -> None:
         "",
         *vol_lines,
         *forge_lines,
+        *fleet_lines,
         "## Engine",
         "",
         "| measure | value | target |",

@@ -15,7 +15,7 @@ import typer
 from .. import __version__
 
 from .helpstyle import plain_help
-from . import analyze_cmd, events_cmd, forge_cmd, plugins_cmd, report_cmd, rules_cmd, stacks_cmd
+from . import analyze_cmd, events_cmd, fleet_cmd, forge_cmd, plugins_cmd, report_cmd, rules_cmd, stacks_cmd
 
 EXIT_CLEAN = 0
 EXIT_FINDINGS = 1
@@ -41,7 +41,7 @@ def build_app() -> typer.Typer:
     ) -> None:
         """Keeps the app a command group even while it has a single command."""
 
-    for module in (analyze_cmd, report_cmd, events_cmd, stacks_cmd, rules_cmd, plugins_cmd, forge_cmd):
+    for module in (analyze_cmd, report_cmd, events_cmd, stacks_cmd, rules_cmd, plugins_cmd, forge_cmd, fleet_cmd):
         module.register(app)
     return app
 

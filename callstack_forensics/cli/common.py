@@ -162,15 +162,7 @@ def hash_with_progress(path: Path, source: Source, stages: RichStages) -> None:
 def run_analysis(path: Path, opts: RunOptions, console: Console, with_rules: bool = True,
                  emit_ancestors: bool = True) -> Analysis:
     """Open, walk, build events and (``with_rules``) run the rules, with rich progress on ``console``."""
-    if opts.no_shipped_rules and not opts.rules:
-        raise SourceError("--no-shipped-rules needs at least one --rules folder")
-    dirs = rule_folders(default_rules_dir(), opts.rules, with_shipped=not opts.no_shipped_rules)
-    for folder in opts.rules:
-        if not folder.is_dir():
-            raise SourceError(f"--rules {folder}: not a folder")
-    for folder in opts.symbols:
-        if not folder.is_dir():
-            raise SourceError(f"--symbols {folder}: not a folder")
+    check_folders(opts)
     files = open_files(opts.files_dirs)  # before the image: a wrong folder must not cost minutes
     with RichStages(console) as stages:
         source = open_with_progress(path, opts, stages)
@@ -180,15 +172,8 @@ def run_analysis(path: Path, opts: RunOptions, console: Console, with_rules: boo
             if opts.hash_source:
                 hash_with_progress(path, source, stages)
 
-        options = AnalysisOptions(walk=opts.walk(), rule_dirs=dirs, pids=set(opts.pids) or None,
-                                  tids=set(opts.tids) or None, emit_ancestors=emit_ancestors,
-                                  files=files, on_listed=listed)
-        if opts.yara:
-            options.yara = YaraScanner.from_dirs([default_yara_dir()])
-        if with_rules:
-            options.ruleset = load_rules(dirs)
-            if not options.ruleset.rules:
-                raise SourceError(no_rules_message(dirs, options.ruleset.errors))
+        options = analysis_options(opts, with_rules, emit_ancestors, files)
+        options.on_listed = listed
         return analyze(source, options, stages)
 
 
@@ -200,6 +185,33 @@ def open_files(folders: list[Path]) -> HostFiles | None:
         return HostFiles.open(folders)
     except NotADirectoryError as exc:
         raise SourceError(str(exc)) from exc
+
+
+def check_folders(opts: RunOptions) -> None:
+    """``--rules`` and ``--symbols`` must name folders: say so before any source is opened."""
+    if opts.no_shipped_rules and not opts.rules:
+        raise SourceError("--no-shipped-rules needs at least one --rules folder")
+    for option, folders in (("--rules", opts.rules), ("--symbols", opts.symbols)):
+        for folder in folders:
+            if not folder.is_dir():
+                raise SourceError(f"{option} {folder}: not a folder")
+
+
+def analysis_options(opts: RunOptions, with_rules: bool = True, emit_ancestors: bool = True,
+                     files: HostFiles | None = None) -> AnalysisOptions:
+    """The core's options for ``opts``: the shipped rules (unless ``--no-shipped-rules``) plus
+    ``--rules``, YARA, limits, filters, the host's files (``analyze`` and each task of ``fleet``
+    build them here, so both find the same)."""
+    dirs = rule_folders(default_rules_dir(), opts.rules, with_shipped=not opts.no_shipped_rules)
+    options = AnalysisOptions(walk=opts.walk(), rule_dirs=dirs, pids=set(opts.pids) or None,
+                              tids=set(opts.tids) or None, emit_ancestors=emit_ancestors, files=files)
+    if opts.yara:
+        options.yara = YaraScanner.from_dirs([default_yara_dir()])
+    if with_rules:
+        options.ruleset = load_rules(dirs)
+        if not options.ruleset.rules:
+            raise SourceError(no_rules_message(dirs, options.ruleset.errors))
+    return options
 
 
 def no_rules_message(dirs: list[Path], errors: list) -> str:

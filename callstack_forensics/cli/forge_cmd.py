@@ -1,4 +1,5 @@
-"""``callstack-forensics forge SCENARIO.toml -o OUT.raw [--isf FILE] [--ram SIZE] [--threads-scale N]``: build a memory image from a scenario."""
+"""``callstack-forensics forge SCENARIO.toml -o OUT.raw [--isf FILE] [--ram SIZE] [--threads-scale N] [--computer-name NAME]``:
+build a memory image from a scenario."""
 
 from __future__ import annotations
 
@@ -18,12 +19,15 @@ def register(app: typer.Typer) -> None:
                                           help="Give every process N times its threads (each clone its own TID and stack)."),
         ram: str = typer.Option("4G", "--ram", help="Physical memory of the machine, e.g. 4G or 512M: the image's size "
                                 "(written sparse: only the pages in use take disk)."),
+        computer_name: Optional[str] = typer.Option(None, "--computer-name", help="COMPUTERNAME of the machine (every user "
+                                                    "process's environment), instead of the scenario's [system].computer_name: "
+                                                    "one scenario forged as several hosts of a fleet."),
     ) -> None:
         """Build a raw Windows x64 memory image that stock Volatility 3 reads."""
         from ..forge import FORGE_ERRORS, forge
 
         try:
-            result = forge(scenario, output, isf, threads_scale=threads_scale, ram=ram)
+            result = forge(scenario, output, isf, threads_scale=threads_scale, ram=ram, computer_name=computer_name)
         except FORGE_ERRORS as exc:
             typer.echo(f"forge: {exc}", err=True)
             raise typer.Exit(2)

@@ -12,7 +12,7 @@ import datetime as dt
 import lzma
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .assemble import Assembly, assemble
@@ -24,7 +24,7 @@ from .modules import Catalog
 from .physmem import DEFAULT_RAM, PhysicalMemory, parse_ram
 from .plan import ProcessPlan, ThreadPlan, VadPlan
 from .scale import scale_threads
-from .scenario import ProcessSpec, Scenario, ScenarioError, load_scenario
+from .scenario import ProcessSpec, Scenario, ScenarioError, computer_name_problem, load_scenario
 from .userspace import UserSpaceBuilder, filetime
 from .vad import MM_PROTECTION
 
@@ -59,16 +59,22 @@ class ForgeResult:
 
 def forge(scenario_path: str | Path, out_path: str | Path, isf_path: str | Path | None = None,
           modules_dir: str | Path | None = None, layout: Layout | None = None, threads_scale: int = 1,
-          ram: str | int = DEFAULT_RAM) -> ForgeResult:
+          ram: str | int = DEFAULT_RAM, computer_name: str | None = None) -> ForgeResult:
     """Build ``scenario_path`` into ``out_path``; ``layout`` may pass ``isf_path`` already loaded.
 
     ``ram`` is the machine's physical memory and so the image's size (``4G``, ``512M`` or bytes):
     realistic by default, and free on disk, since only pages in use are written.
     ``threads_scale`` N gives every process N times its threads (see ``scale.scale_threads``), for
-    measuring how the analysis grows with an image."""
+    measuring how the analysis grows with an image. ``computer_name`` replaces the scenario's
+    ``[system].computer_name``: one scenario forged as many distinct hosts of a fleet."""
     size = parse_ram(ram)
     started = time.monotonic()
     scenario = scale_threads(load_scenario(scenario_path), threads_scale)
+    if computer_name is not None:
+        problem = computer_name_problem(computer_name)
+        if problem:
+            raise ScenarioError(f"computer name: {problem}")
+        scenario = replace(scenario, computer_name=computer_name)
     if layout is None:
         layout = Layout.load(isf_path) if isf_path else default_layout()
     catalog = Catalog.load(Path(modules_dir) if modules_dir else None)

@@ -118,6 +118,8 @@ class Scenario:
     boot: dt.datetime
     processors: int
     processes: tuple[ProcessSpec, ...] = field(default=())
+    # COMPUTERNAME in every user process's environment, as Windows sets it; None leaves it out.
+    computer_name: str | None = None
 
     @property
     def name(self) -> str:
@@ -125,6 +127,17 @@ class Scenario:
 
 
 # ---- loading ----------------------------------------------------------------------------
+
+COMPUTER_NAME_MAX = 15  # NetBIOS: Windows refuses a longer computer name
+
+
+def computer_name_problem(value: str) -> str | None:
+    """Why ``value`` cannot be a Windows computer name (1-15 printable characters, none of
+    space = \\ / : * ? " < > |), or None when it can."""
+    if not 1 <= len(value) <= COMPUTER_NAME_MAX or not value.isprintable() or any(c in value for c in ' =\\/:*?"<>|'):
+        return (f"{value!r} is not a Windows computer name (1 to {COMPUTER_NAME_MAX} characters, "
+                'no spaces and none of = \\ / : * ? " < > |)')
+    return None
 
 
 def load_scenario(path: str | Path, with_base: bool = True) -> Scenario:
@@ -227,7 +240,7 @@ class _Reader:
         if expect is None:
             raise self.fail("top level", "missing required key 'expect' (the rules that must fire; [] for none)")
         system = self.get(raw, "system", dict, "top level", {})
-        self.keys(system, {"time", "boot", "processors", "base"}, "[system]")
+        self.keys(system, {"time", "boot", "processors", "base", "computer_name"}, "[system]")
         time = self.when(system, "time", "[system]", DEFAULT_TIME)
         assert time is not None
         boot = self.when(system, "boot", "[system]", time - dt.timedelta(hours=2, minutes=24))
@@ -239,7 +252,15 @@ class _Reader:
         self.check_processes(specs)
         return Scenario(self.path, self.get(raw, "title", str, "top level", self.path.stem),
                         self.get(raw, "description", str, "top level", ""), expect, time, boot,
-                        self.get(system, "processors", int, "[system]", 4), specs)
+                        self.get(system, "processors", int, "[system]", 4), specs,
+                        self.computer_name(system))
+
+    def computer_name(self, system: dict) -> str | None:
+        name = self.get(system, "computer_name", str, "[system]")
+        problem = computer_name_problem(name) if name is not None else None
+        if problem:
+            raise self.fail("[system].computer_name", problem)
+        return name
 
     def base_name(self, raw: dict) -> str:
         system = self.get(raw, "system", dict, "top level", {})

@@ -518,6 +518,8 @@ class UserSpaceBuilder:
             "PROCESSOR_ARCHITECTURE": "AMD64", "SystemDrive": "C:", "SystemRoot": "C:\\Windows",
             "TEMP": "C:\\Windows\\TEMP", "windir": "C:\\Windows",
         }
+        if self.scenario.computer_name:
+            env["COMPUTERNAME"] = self.scenario.computer_name
         if spec.session:
             env.update({"USERNAME": "alice", "USERPROFILE": "C:\\Users\\alice",
                         "TEMP": "C:\\Users\\alice\\AppData\\Local\\Temp"})

@@ -26,9 +26,9 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory(prefix="readme-") as folder:
         results = walk(build_sandbox(Path(folder)), readme.steps)
     shown = [c for c in readme.commands if c.shown is not None]
-    differing = [c for c in shown if first_difference(c.shown, results[c.line].output)]
+    differing = [c for c in shown if first_difference(c.shown, results[c.line].output, c.text)]
     for command in differing:
-        print(f"README.md:{command.line}: {command.text}\n{first_difference(command.shown, results[command.line].output)}\n")
+        print(f"README.md:{command.line}: {command.text}\n{first_difference(command.shown, results[command.line].output, command.text)}\n")
     if "--write" in argv and differing:
         README.write_text(with_outputs(text, differing, results), encoding="utf-8")
         print(f"wrote {len(differing)} outputs into {README}")

@@ -66,6 +66,20 @@ def test_outputs_agree_but_for_trailing_spaces_surrounding_blank_lines_and_elaps
     assert "shows 2 lines" in first_difference(shown, shown + "\nnote: one more line")
 
 
+def test_a_fleet_run_is_compared_without_what_no_two_runs_share():
+    shown = ("fleet: 2 sources on 2 workers, 2 threads at tcp://127.0.0.1:46729\n"
+             "done    A  a.raw: 0 findings, 201 threads, 26.0 s\ndone    B  b.raw: 3 findings, 84 threads, 23.5 s\n"
+             "2 sources analysed; 57.4 s, 5.2 sources/min, peak memory per worker 259 MiB")
+    printed = ("fleet: 2 sources on 2 workers, 2 threads at tcp://127.0.0.1:40111\n"
+               "done    B  b.raw: 3 findings, 84 threads, 21.0 s\ndone    A  a.raw: 0 findings, 201 threads, 30.2 s\n"
+               "2 sources analysed; 51.0 s, 4.9 sources/min, peak memory per worker 262 MiB")
+    command = "callstack-forensics fleet fleet -o acme"
+    assert first_difference(shown, printed, command) is None
+    assert first_difference(shown, printed.replace("3 findings", "2 findings"), command) is not None
+    assert first_difference(shown, printed) is not None  # any other command: in order, exactly
+    assert first_difference(shown, printed, "callstack-forensics fleet query acme 'SELECT 1'") is not None
+
+
 def test_exit_codes_follow_what_the_readme_shows():
     def command(text: str, shown: str | None = None) -> Command:
         return Command(1, text, shown)

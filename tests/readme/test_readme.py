@@ -54,7 +54,7 @@ def test_the_readme_step_runs_and_prints_what_the_readme_shows(step: Step, walkt
     if step.text.strip() in SELF:
         assert re.search(r"-m pytest\b", ran.output), ran.output
     if step.shown is not None:
-        difference = first_difference(step.shown, ran.output)
+        difference = first_difference(step.shown, ran.output, step.text)
         assert difference is None, f"README.md:{step.line}: `{step.text}`: {difference}\n--- real output:\n{ran.output}"
 
 

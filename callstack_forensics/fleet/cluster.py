@@ -1,0 +1,96 @@
+"""Where the fleet's tasks run: a Dask cluster started here for the run, or one already running.
+
+The default is a local cluster sized to the machine: one single-threaded worker process per core,
+since the analysis is Python and holds the GIL (threads would take turns, processes run side by
+side). ``--scheduler tcp://HOST:PORT`` connects to an existing cluster instead; its workers must
+have this package installed and see the sources at the same paths.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterator
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+CONNECT_TIMEOUT = "10s"
+
+
+class ClusterError(Exception):
+    """The cluster cannot be reached or started; the message says which and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterSpec:
+    """``scheduler`` None: a local cluster of ``workers`` processes (default: one per usable core)."""
+
+    scheduler: str | None = None
+    workers: int | None = None
+    memory_limit: str = "auto"
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (a container's or taskset's share, not the host's count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+@contextmanager
+def connect(spec: ClusterSpec) -> Iterator["Client"]:
+    """A client on the cluster, closed (and a local cluster shut down) on the way out, even on Ctrl-C.
+    Dask is imported here, not at the top: ``fleet query`` and the rest of the CLI never need it."""
+    from distributed import Client, LocalCluster
+
+    if spec.scheduler:
+        try:
+            client = Client(spec.scheduler, timeout=CONNECT_TIMEOUT)
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise ClusterError(f"--scheduler {spec.scheduler}: cannot connect ({exc})") from exc
+        try:
+            yield client
+        finally:
+            client.close()
+        return
+    workers = spec.workers or usable_cores()
+    try:
+        with sigint_ignored():
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                                   memory_limit=spec.memory_limit, silence_logs=logging.ERROR)
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise ClusterError(f"cannot start a local Dask cluster of {workers} workers ({exc})") from exc
+    try:
+        with Client(cluster) as client:
+            yield client
+    finally:
+        cluster.close()
+
+
+@contextmanager
+def sigint_ignored() -> Iterator[None]:
+    """Start the workers with Ctrl-C ignored: the terminal sends it to the whole process group, and
+    the client alone should answer it (it cancels the tasks and shuts the cluster down); a worker
+    process inherits the ignored signal and Python leaves an ignored SIGINT alone."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def describe(client: "Client") -> str:
+    """``2 workers, 2 threads at tcp://127.0.0.1:8786`` for the terminal and the report."""
+    info = client.scheduler_info()
+    workers = info.get("workers", {})
+    threads = sum(w.get("nthreads", 0) for w in workers.values())
+    return f"{len(workers)} workers, {threads} threads at {info.get('address', '?')}"

@@ -1,0 +1,146 @@
+"""The fleet's figures for `make bench`: sources per minute on the local Dask cluster against the
+same sources analysed one after another, and each worker's peak memory.
+
+The baseline is strict: one process running exactly the fleet's task (hash, analyse, tables, case
+report) on each source in turn, with no interpreter start per source. The fleet is timed as a
+person runs it, the whole ``callstack-forensics fleet`` command: starting the local cluster, the
+tasks, writing the store and the fleet report, stopping the cluster.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from callstack_forensics.cli import common
+from callstack_forensics.forge import forge
+from callstack_forensics.fleet.store import FileStamp
+from callstack_forensics.fleet.task import SourceJob, run_source
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+CLI = Path(sys.executable).parent / "callstack-forensics"
+SPEEDUP_TARGET = 1.7
+# (computer name, scenario, kernel layout under ../shared/isf or None for the shipped default)
+HOSTS = [("WS-0101", "benign_desktop", None), ("WS-0102", "benign_desktop", "BBED7C2955FBE4522AAA23F4B8677AD9"),
+         ("WS-0103", "benign_desktop", "0CE4A95C0CD782A7596B034D8648E585"), ("SRV-0201", "direct_syscall", None),
+         ("SRV-0202", "wmi_event_consumer", None), ("WS-0104", "ransomware_rename", None)]
+DUMPS = ["breakpad_tiny-exe-fastfail.dmp", "rust-minidump_invalid-parameter.dmp"]
+THREADS_SCALE = 1
+RAM = "512M"  # hashing reads the whole image (sparse or not): 4 GiB costs 10-40 s here, and would be most of the figure
+ROUNDS = 3  # one after another and the fleet alternate; the median of each (2 shared cores: neighbours' load varies)
+
+
+@dataclass(frozen=True)
+class FleetFigures:
+    sources: int
+    sequential_s: float
+    fleet_s: float
+    workers: int
+    peak_rss: dict[str, int]
+    store_bytes: int
+    task_s: float  # the tasks' own wall times added up: over fleet_s, how many ran at once on average
+    load: str
+
+    @property
+    def speedup(self) -> float:
+        return self.sequential_s / self.fleet_s
+
+    def per_minute(self, seconds: float) -> float:
+        return 60.0 * self.sources / seconds
+
+
+def build(folder: Path) -> tuple[list[Path], list[Path]]:
+    """The fleet's sources (forged with RAM of their own, written sparse) and their symbol folders."""
+    shutil.rmtree(folder, ignore_errors=True)
+    images = []
+    for name, scenario, layout in HOSTS:
+        isf = SHARED / "isf" / "windows" / "ntkrnlmp.pdb" / f"{layout}-1.json.xz" if layout else None
+        result = forge(ROOT / "samples" / "scenarios" / f"{scenario}.toml", folder / name / f"{name}.raw", isf,
+                       threads_scale=THREADS_SCALE, ram=RAM, computer_name=name)
+        images.append(result.image)
+    dumps = [SHARED / "realdata" / d for d in DUMPS if (SHARED / "realdata" / d).is_file()]
+    return images + dumps, sorted({i.parent / "symbols" for i in images})
+
+
+def measure(folder: Path) -> FleetFigures:
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    sources, symbols = build(folder / "sources")
+    cache = folder / "volcache"
+    opts = common.RunOptions(symbols=symbols, cache_dir=cache)
+    for source in sources:  # warm Volatility's symbol cache and the page cache for both alike
+        run_source(SourceJob(FileStamp.of(source), opts))
+    sequential, fleet, summaries = [], [], []
+    for _ in range(ROUNDS):
+        sequential.append(one_after_another(sources, opts))
+        seconds, summary = on_the_cluster(sources, symbols, cache, folder / "case")
+        fleet.append(seconds)
+        summaries.append(summary)
+    summary = summaries[fleet.index(statistics.median(fleet))]
+    size = sum(p.stat().st_size for p in (folder / "case" / "store").rglob("*.parquet"))
+    peak = {k: max(s["peak_rss_per_worker"].get(k, 0) for s in summaries) for k in summary["peak_rss_per_worker"]}
+    return FleetFigures(len(sources), statistics.median(sequential), statistics.median(fleet), len(peak), peak, size,
+                        summary["task_seconds"], load)
+
+
+def one_after_another(sources: list[Path], opts: common.RunOptions) -> float:
+    started = time.perf_counter()
+    for source in sources:
+        outcome = run_source(SourceJob(FileStamp.of(source), opts))
+        assert outcome.status == "done", outcome.error
+    return time.perf_counter() - started
+
+
+def on_the_cluster(sources: list[Path], symbols: list[Path], cache: Path, case: Path) -> tuple[float, dict]:
+    shutil.rmtree(case, ignore_errors=True)
+    cmd = [str(CLI), "fleet", *map(str, sources), "-o", str(case), "--cache-dir", str(cache), "--json", "-q"]
+    for path in symbols:
+        cmd += ["--symbols", str(path)]
+    started = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+    seconds = time.perf_counter() - started
+    if done.returncode not in (0, 1):
+        raise RuntimeError(f"fleet failed: {done.stderr[-2000:]}")
+    summary = json.loads(done.stdout)
+    assert summary["analysed"] == len(sources), summary
+    return seconds, summary
+
+
+def fleet_section(figures: FleetFigures) -> tuple[list[str], list[str]]:
+    peak = max(figures.peak_rss.values()) / 2**20
+    met = "**met**" if figures.speedup >= SPEEDUP_TARGET else "**not met**"
+    targets = [f"| `fleet` on the local cluster >= {SPEEDUP_TARGET}x the same sources one after another | "
+               f"{figures.speedup:.2f}x | {met} |"]
+    lines = [
+        "## The fleet",
+        "",
+        f"{figures.sources} sources: {len(HOSTS)} forged images (benign desktops on three kernel layouts and three "
+        f"attack scenarios, {RAM} of RAM each, written sparse) and "
+        f"{figures.sources - len(HOSTS)} real minidumps (`../shared/realdata`). One after another: one process running "
+        "the fleet's own task (hash, analyse, tables, case report) on each in turn. The fleet: the whole "
+        f"`callstack-forensics fleet` command, local cluster start and stop included, {figures.workers} workers. "
+        f"Load average before: {figures.load} (2 cores shared with other work: wall times carry it).",
+        "",
+        "| measure | one after another | fleet |",
+        "|---|---|---|",
+        f"| wall time (median of {ROUNDS}) | {figures.sequential_s:.1f} s | {figures.fleet_s:.1f} s |",
+        f"| sources per minute | {figures.per_minute(figures.sequential_s):.1f} | {figures.per_minute(figures.fleet_s):.1f} |",
+        f"| speed-up | | {figures.speedup:.2f}x |",
+        f"| tasks running at once (their wall times added up / the fleet's) | | {figures.task_s / figures.fleet_s:.2f} |",
+        f"| peak memory per worker (max over workers) | | {peak:.0f} MiB |",
+        f"| case store (Parquet, all tables) | | {figures.store_bytes / 2**20:.2f} MiB |",
+        "",
+    ]
+    return lines, targets
+
+
+if __name__ == "__main__":
+    figures = measure(ROOT / "out" / "bench" / "fleet")
+    print("\n".join(fleet_section(figures)[0]))

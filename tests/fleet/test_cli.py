@@ -1,0 +1,109 @@
+"""The fleet commands as a person types them: mistakes are one clear line and exit 2, a local
+cluster run records a bad file and goes on, and the fleet report escapes what images say."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from callstack_forensics.fleet.prevalence import open_store
+from callstack_forensics.fleet.report import render_fleet_report
+from callstack_forensics.fleet.store import CaseStore, parquet_bytes
+from callstack_forensics.fleet.tables import SCHEMAS, TABLES
+from tests.plugins.conftest import CLI, SHARED
+
+DUMP = SHARED / "realdata" / "breakpad_tiny-exe-fastfail.dmp"
+
+
+def fleet(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([str(CLI), "fleet", *map(str, args)], capture_output=True, text=True, timeout=300, cwd=cwd)
+
+
+def assert_usage_error(done: subprocess.CompletedProcess, message: str) -> None:
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert message in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+
+
+def test_mistakes_are_one_clear_line_and_exit_2(tmp_path):
+    case = tmp_path / "case"
+    assert_usage_error(fleet(tmp_path / "missing.raw", "-o", case), "missing.raw: no such file or folder")
+    assert_usage_error(fleet(DUMP, "-o", case, "--symbols", tmp_path / "nope"), "--symbols")
+    assert_usage_error(fleet(tmp_path / "*.vmem", "-o", case), "the pattern matches no file")
+    (tmp_path / "file").write_text("x")
+    assert_usage_error(fleet(DUMP, "-o", tmp_path / "file" / "case"), "cannot make the case folders")
+    assert_usage_error(fleet("query", tmp_path, "SELECT 1"), "not a fleet case folder")
+    assert_usage_error(fleet("rare", tmp_path / "nope"), "not a fleet case folder")
+    assert not case.exists()
+
+
+def test_an_unreachable_scheduler_is_exit_2(tmp_path):
+    done = fleet(DUMP, "-o", tmp_path / "case", "--scheduler", "tcp://127.0.0.1:9")
+    assert_usage_error(done, "--scheduler tcp://127.0.0.1:9: cannot connect")
+
+
+@pytest.mark.slow
+def test_a_local_cluster_run_records_a_bad_file_and_goes_on(tmp_path):
+    bad = tmp_path / "in" / "zeros.dmp"
+    bad.parent.mkdir()
+    bad.write_bytes(b"MDMP" + bytes(60))  # a minidump header and nothing after it
+    case = tmp_path / "case"
+    done = fleet(DUMP, bad.parent, "-o", case, "--workers", "1", "--json")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert (summary["analysed"], summary["failed"], summary["hosts"]) == (1, 1, 1)
+    assert summary["failures"][0]["path"] == str(bad.resolve()) and summary["failures"][0]["error"]
+    assert "failed" in done.stderr and "1 source analysed" in done.stderr
+    again = fleet(DUMP, "-o", case, "--workers", "1", "--json")
+    assert json.loads(again.stdout)["already"] == 1 and json.loads(again.stdout)["analysed"] == 0
+    query = fleet("query", case, "SELECT host, host_origin, status FROM sources ORDER BY status", "--json")
+    assert json.loads(query.stdout) == [{"host": "AJGO", "host_origin": "environment", "status": "done"},
+                                        {"host": None, "host_origin": None, "status": "failed"}]
+    assert_usage_error(fleet("query", case, "SELEC 1"), "syntax error")
+
+
+def test_the_fleet_report_escapes_what_an_image_says(tmp_path):
+    store = CaseStore(tmp_path / "case")
+    store.create()
+    hostile = '<script>alert("x")</script>'
+    row = {"sha256": "ab" * 32, "host": hostile, "host_origin": "environment", "path": f"/x/{hostile}.raw",
+           "size": 1, "mtime_ns": 1, "status": "done", "kind": "memory image", "windows": hostile,
+           "report": f"reports/{'ab' * 32}.html"}
+    store.write_source(row, {name: parquet_bytes(SCHEMAS[name].empty_table()) for name in TABLES}, "<p>case</p>")
+    html = render_fleet_report(store, open_store(store))
+    assert hostile not in html and "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in html
+    assert "script-src &#39;none&#39;" in html and "<script" not in html  # the CSP: no script may run
+    assert f'href="reports/{"ab" * 32}.html"' in html
+    assert not [line for line in html.splitlines() if "http://" in line or "https://" in line]
+
+
+@pytest.mark.slow
+def test_ctrl_c_keeps_what_finished_and_the_same_command_resumes(fleet, tmp_path):
+    sources = [*fleet.benign[1:], fleet.attack]
+    cmd = [str(CLI), "fleet", *map(str, sources), "-o", str(tmp_path / "case"), "--workers", "1",
+           "--cache-dir", str(tmp_path / "cache")] + [arg for s in fleet.symbols for arg in ("--symbols", str(s))]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        for line in proc.stderr:  # the first source's "done" line, then Ctrl-C as a terminal sends it
+            if line.startswith("done") or time.monotonic() > deadline:
+                break
+        os.killpg(proc.pid, signal.SIGINT)
+        _, rest = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+    assert proc.returncode == 130
+    assert "run the same command again to resume" in rest and "Traceback" not in rest
+    kept = CaseStore(tmp_path / "case").done()
+    assert 1 <= len(kept) < len(sources)
+    again = subprocess.run(cmd + ["--json", "-q"], capture_output=True, text=True, timeout=600)
+    summary = json.loads(again.stdout)
+    assert (summary["already"], summary["analysed"]) == (len(kept), len(sources) - len(kept))
