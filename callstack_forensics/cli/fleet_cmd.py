@@ -19,7 +19,7 @@ from rich.text import Text
 
 from . import common
 from .common import RunOptions
-from .wording import plural
+from ..wording import plural
 
 RUN_EXAMPLE = """Examples:
 

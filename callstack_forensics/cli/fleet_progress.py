@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ..fleet.store import DONE
 from ..fleet.task import SKIPPED, SourceOutcome
-from .wording import plural
+from ..wording import plural
 
 
 class RichFleetProgress:

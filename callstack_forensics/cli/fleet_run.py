@@ -22,7 +22,7 @@ from ..fleet.store import FLEET_REPORT, CaseStore, FileStamp
 from ..fleet.task import SourceJob
 from . import common
 from .fleet_progress import RichFleetProgress
-from .wording import plural
+from ..wording import plural
 
 
 def run_case(arguments: list[str], case_dir: Path, opts: common.RunOptions, scheduler: str | None,
