@@ -74,7 +74,7 @@ def find_context_records(ctx: ProcessContext, threads: Sequence[ThreadInfo]) -> 
     for region in ctx.memory.regions():
         if region.kind is not RegionKind.PRIVATE or "R" not in region.protection[:1]:
             continue
-        for page in range(region.start, region.end, PAGE_SIZE):
+        for page in _present_pages(ctx, region):
             if scanned >= MAX_SCAN_BYTES:
                 return ContextScan(records, f"CONTEXT-record scan stopped after {MAX_SCAN_BYTES >> 20} MiB of private memory")
             data = _page(ctx, page)
@@ -83,6 +83,13 @@ def find_context_records(ctx: ProcessContext, threads: Sequence[ThreadInfo]) -> 
             scanned += PAGE_SIZE
             records += _records_in(ctx, page, data, targets, stacks, region)
     return ContextScan(records)
+
+
+def _present_pages(ctx: ProcessContext, region) -> Iterable[int]:
+    """The region's pages the source may hold: private regions are mostly reserved and never
+    committed, and trying each of their pages was most of a whole run's time."""
+    for low, high in ctx.memory.present_ranges(region.start, region.end):
+        yield from range(max(low, region.start), min(high, region.end), PAGE_SIZE)
 
 
 def _targets(ctx: ProcessContext) -> dict[bytes, str]:

@@ -299,6 +299,16 @@ class ProcessMemory(ABC):
         handle table (a minidump without a handle stream) or the handle is not in it."""
         return None
 
+    def present_ranges(self, start: int, end: int) -> Iterable[tuple[int, int]]:
+        """The page-aligned sub-ranges of ``[start, end)`` that may hold readable pages, in order.
+
+        Why: a scan over large private regions (mostly reserved, not committed) would otherwise
+        try every page and pay for a failed read each time. A source that can list its present
+        pages cheaply (a page table, walked a whole table at a time) says so here; the default
+        yields the range whole, and :meth:`read` still decides page by page. A page left out
+        must be one :meth:`read` would refuse."""
+        yield start, end
+
     # ---- derived helpers -------------------------------------------------
 
     def read_partial(self, address: int, size: int) -> bytes:
