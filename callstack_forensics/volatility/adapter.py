@@ -41,6 +41,7 @@ from ..memory.wow64context import read_wow64_context
 HAS_FIBER_DATA = 0x4  # TEB.SameTebFlags: the thread was converted to a fiber
 FIBER_STACK_BASE = 0x10  # x64 FIBER: FiberData, ExceptionList, StackBase, StackLimit, DeallocationStack
 
+from .pagetables import PageTableWalk
 from .rawstructs import (
     LayoutUnknown,
     LoaderEntry,
@@ -95,6 +96,21 @@ def token_user(token: Any) -> str | None:
         return next(iter(token.get_sids()), None)
     except OBJECT_ERRORS:
         return None
+
+
+def coalesce(ranges: Iterable[tuple[int, int]]) -> Iterator[tuple[int, int]]:
+    """Sorted ranges widened to whole pages, touching ones joined."""
+    low = high = None
+    for first, stop in ranges:
+        page, stop = first & ~0xFFF, (stop + 0xFFF) & ~0xFFF
+        if high is not None and page <= high:
+            high = max(high, stop)
+            continue
+        if high is not None:
+            yield low, high
+        low, high = page, stop
+    if high is not None:
+        yield low, high
 
 
 class VolatilityProcess(ProcessMemory):
@@ -184,20 +200,15 @@ class VolatilityProcess(ProcessMemory):
             raise MemoryMissing(getattr(exc, "invalid_address", address)) from exc
 
     def present_ranges(self, start: int, end: int) -> Iterable[tuple[int, int]]:
-        """The mapped pages of the range, from Volatility's own mapping walk: it skips a whole
-        missing page table (2 MiB, 1 GiB, 512 GiB) in one step where a read per page would fail
-        4 KiB at a time. Exactly the pages :meth:`read` serves: both translate the same way."""
-        low = high = None
-        for offset, length, _, _, _ in self._layer.mapping(start, end - start, ignore_errors=True):
-            page, stop = offset & ~0xFFF, (offset + length + 0xFFF) & ~0xFFF
-            if high is not None and page <= high:
-                high = max(high, stop)
-                continue
-            if high is not None:
-                yield low, high
-            low, high = page, stop
-        if high is not None:
-            yield low, high
+        """The pages of the range the page tables may map: read off the tables 512 entries at a
+        time (pagetables.py) where the layer allows, else from Volatility's own mapping walk,
+        which skips a whole missing table in one step. Never fewer pages than :meth:`read`
+        serves: both end in the same translation."""
+        walk = PageTableWalk(self._layer)
+        if walk.usable(start, end):
+            return coalesce(walk.candidates(start, end))
+        return coalesce((offset, offset + length) for offset, length, _, _, _ in
+                        self._layer.mapping(start, end - start, ignore_errors=True))
 
     @cached_property
     def _vads(self) -> list[Any]:
