@@ -14,6 +14,9 @@ folder, so they do not pay for importing our plugins); ``callstacks.detect`` wit
 A fourth command, ``callstacks.detect --pid`` of a process that does not exist, walks nothing and
 measures what a run costs whatever the thread count (Volatility's start-up, rule and YARA
 compilation, every process opened for its identity): context for the per-thread figures.
+A fifth, MemProcFS (the C engine responders also use; the pinned ``memprocfs`` wheel, offline)
+reads every call stack of every thread of the same image in the same rounds
+(``tests/bench_memprocfs.py``): the fastest peer, for the per-thread cost and the whole run.
 
 Measurements, never pass/fail: a figure that misses its target is reported as missed.
 """
@@ -40,6 +43,7 @@ PER_THREAD_RUNS = 10
 VOL = Path(sys.executable).parent / "vol"
 LAUNCHER = Path(__file__).resolve().parent / "bench_launch.py"
 DETECT, MALFIND, THREADS = "callstacks.detect", "windows.malfind", "windows.threads"
+MEMPROCFS = "memprocfs"  # MemProcFS reading every thread's call stack (tests/bench_memprocfs.py)
 FIXED = "fixed"  # callstacks.detect walking no process
 
 
@@ -112,6 +116,8 @@ def unused_pid() -> int:
 
 
 def command(image: Image, which: str, renderer: str) -> list[str]:
+    if which == MEMPROCFS:
+        return [sys.executable, "-m", "tests.bench_memprocfs", str(image.path)]
     cmd = [str(VOL), "-q", "--offline", "--cache-path", str(image.cache), "-r", renderer]
     if which in (DETECT, FIXED):
         cmd += ["-p", str(ROOT / "plugins")]
@@ -140,6 +146,9 @@ def warm_and_check(image: Image, which: str) -> None:
     output = image.path.parent / f"{which}.json"
     run_child(command(image, which, "json"), output)
     rows = json.loads(output.read_text())
+    if which == MEMPROCFS and rows["threads"] != image.threads:
+        raise AssertionError(f"MemProcFS lists {rows['threads']} threads in the {image.scale}x image, "
+                             f"the forge wrote {image.threads}")
     if which == THREADS:
         tids = {row["TID"] for row in rows}
         if len(rows) != image.threads or len(tids) != image.threads:
@@ -149,7 +158,7 @@ def warm_and_check(image: Image, which: str) -> None:
         raise AssertionError(f"{which} found {len(rows)} matches on the benign {image.scale}x image: {rows[:3]}")
 
 
-ORDER = (DETECT, MALFIND, THREADS, FIXED)
+ORDER = (DETECT, MALFIND, THREADS, FIXED, MEMPROCFS)
 
 
 def compare(out: Path, runs: int = RUNS, progress=print) -> list[ScaleResult]:
@@ -220,6 +229,17 @@ def per_thread(results: list[ScaleResult], what: str = "wall") -> list[PerThread
                               added, added_median))
         previous = result
     return rows
+
+
+def added_cpu(results: list[ScaleResult], which: str) -> list[float]:
+    """CPU milliseconds each added thread costs ``which``, scale to scale, from each scale's
+    fastest run (detect's every run, the others' rounds): the figure the issue compares with
+    MemProcFS's."""
+    def fastest(result: ScaleResult) -> float:
+        runs = result.detect_runs if which == DETECT else result.measures[which].samples
+        return min(s.cpu for s in runs)
+    return [(fastest(b) - fastest(a)) / (b.image.threads - a.image.threads) * 1e3
+            for a, b in zip(results, results[1:])]
 
 
 def save_samples(results: list[ScaleResult], path: Path) -> None:
