@@ -4,6 +4,7 @@ Benchmarks are measurements, never pass/fail tests: a missed target is written d
 Sections:
 - MemProcFS: the same images, the same rounds, every call stack of every thread read by the C
   engine (tests/bench_memprocfs.py): wall, CPU, peak RSS and the CPU each added thread costs;
+- a real-size image (8 GiB, ~150 processes, ~3,500 threads): detect against malfind and MemProcFS;
 - Volatility: ``callstacks.detect`` against stock ``windows.malfind`` and ``windows.threads`` on
   the forge's benign image at 1x, 4x and 8x its threads, wall time and peak memory as ratios,
   and the time per thread at each scale (tests/bench_vol.py);
@@ -231,6 +232,44 @@ def memprocfs_section(results: list[ScaleResult]) -> tuple[list[str], list[str]]
     return lines + [""], targets
 
 
+REAL_SIZE_TIME_TARGET = 1.0
+REAL_SIZE_MEMORY_TARGET = 1.5
+REAL_SIZE_RSS_TARGET = 400.0
+
+
+def real_size_section(result: bench_vol.RealSizeResult) -> tuple[list[str], list[str]]:
+    """The real-size image: detect against malfind (and MemProcFS), and the targets it decides."""
+    size = result.image.path.stat().st_size >> 30
+    m = result.measures
+    lines = [
+        "## An image of a real host's size",
+        "",
+        f"The benign desktop with every user process {bench_vol.REAL_SIZE['processes_scale']} times and every thread "
+        f"{bench_vol.REAL_SIZE['threads_scale']} times (`callstack-forensics forge --processes-scale "
+        f"{bench_vol.REAL_SIZE['processes_scale']} --threads-scale {bench_vol.REAL_SIZE['threads_scale']} --ram "
+        f"{bench_vol.REAL_SIZE['ram']}`): {size} GiB, {result.processes} processes, {result.image.threads:,} threads. "
+        "Each clone is laid out afresh (its own EPROCESS, page tables, VADs, PEB and stacks), but with its "
+        "original's modules and VADs: real hosts hold more VADs and modules per process than the scenario does. "
+        f"Medians of {bench_vol.REAL_SIZE_RUNS} rounds, measured as above.",
+        "",
+        "| command | wall s | CPU s | peak MiB | wall / malfind | MiB / malfind |",
+        "|---|---|---|---|---|---|",
+    ]
+    for which in bench_vol.REAL_SIZE_ORDER:
+        lines.append(f"| {which} | {m[which].wall:.2f} | {m[which].cpu:.2f} | {m[which].rss_mib:.1f} | "
+                     f"{result.ratio(which, MALFIND, 'wall'):.2f}x | {result.ratio(which, MALFIND, 'rss_mib'):.2f}x |")
+    wall, memory, rss = result.ratio(DETECT, MALFIND, "wall"), result.ratio(DETECT, MALFIND, "rss_mib"), m[DETECT].rss_mib
+    targets = [
+        f"| real-size image: `callstacks.detect` <= {REAL_SIZE_TIME_TARGET}x `windows.malfind` in wall time | "
+        f"{wall:.2f}x | {met(wall <= REAL_SIZE_TIME_TARGET)} |",
+        f"| real-size image: `callstacks.detect` <= {REAL_SIZE_MEMORY_TARGET}x `windows.malfind` in peak memory | "
+        f"{memory:.2f}x | {met(memory <= REAL_SIZE_MEMORY_TARGET)} |",
+        f"| real-size image: `callstacks.detect` peak RSS <= {REAL_SIZE_RSS_TARGET:.0f} MiB | {rss:.0f} MiB | "
+        f"{met(rss <= REAL_SIZE_RSS_TARGET)} |",
+    ]
+    return lines + [""], targets
+
+
 def load() -> str:
     try:
         return ", ".join(f"{value:.1f}" for value in os.getloadavg())
@@ -247,6 +286,9 @@ def main() -> None:
     vol_lines, targets = volatility_section(results)
     memprocfs_lines, memprocfs_targets = memprocfs_section(results)
     targets.extend(memprocfs_targets)
+    print("Real-size image (forging it, then running vol and MemProcFS):")
+    real_lines, real_targets = real_size_section(bench_vol.compare_real_size(OUT))
+    targets.extend(real_targets)
     print("Engine figures:")
     figures = [bench_unwinder(capture_dumps())]
     rules = bench_rules()
@@ -275,6 +317,7 @@ def main() -> None:
         "",
         *vol_lines,
         *memprocfs_lines,
+        *real_lines,
         *forge_lines,
         "## Engine",
         "",

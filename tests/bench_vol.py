@@ -185,6 +185,40 @@ def compare(out: Path, runs: int = RUNS, progress=print) -> list[ScaleResult]:
                         tuple(samples[image.scale, DETECT] + extra[image.scale])) for image in images]
 
 
+# An image of a real host's size: every user process of the scenario 6 times (146 processes),
+# each with 4 times its threads (3,464 threads), on a machine of 8 GiB (the file is sparse)
+REAL_SIZE = {"processes_scale": 6, "threads_scale": 4, "ram": "8G"}
+REAL_SIZE_RUNS = 3
+REAL_SIZE_ORDER = (DETECT, MALFIND, MEMPROCFS)
+
+
+@dataclass
+class RealSizeResult:
+    image: Image
+    processes: int
+    measures: dict[str, Measure]
+
+    def ratio(self, plugin: str, other: str, what: str) -> float:
+        return getattr(self.measures[plugin], what) / getattr(self.measures[other], what)
+
+
+def compare_real_size(out: Path, runs: int = REAL_SIZE_RUNS, progress=print) -> RealSizeResult:
+    """detect, malfind and MemProcFS on the real-size image: warmed and checked, then ``runs`` rounds."""
+    folder = out / "benign_real_size"
+    result = forge(SCENARIO, folder / "benign.raw", **REAL_SIZE)
+    (folder / "volcache").mkdir(exist_ok=True)
+    image = Image(REAL_SIZE["threads_scale"], result.image, sum(len(p.threads) for p in result.plans))
+    for which in REAL_SIZE_ORDER:
+        progress(f"  real size ({len(result.plans)} processes, {image.threads:,} threads): {which}, untimed")
+        warm_and_check(image, which)
+    samples: dict[str, list[Sample]] = {w: [] for w in REAL_SIZE_ORDER}
+    for run in range(runs):
+        progress(f"  real size, timed round {run + 1} of {runs}")
+        for which in REAL_SIZE_ORDER:
+            samples[which].append(run_child(command(image, which, "quick"), subprocess.DEVNULL))
+    return RealSizeResult(image, len(result.plans), {w: Measure(tuple(v)) for w, v in samples.items()})
+
+
 @dataclass(frozen=True, slots=True)
 class PerThread:
     """Milliseconds per thread at one scale, three ways.
