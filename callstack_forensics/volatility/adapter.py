@@ -187,6 +187,11 @@ class VolatilityProcess(ProcessMemory):
         audit = proc.SeAuditProcessCreationInfo.ImageFileName
         return _str(audit.dereference().Name.get_string()) if int(audit) else None
 
+    def _kernel_wide(self, key: tuple, make: Any) -> Any:
+        """What depends on the kernel alone (its symbol table, MmProtectToValue), made once per
+        image on the object every process shares; made here when there is none."""
+        return make() if self._object_types is None else self._object_types.shared(key, make)
+
     @property
     def eprocess(self) -> Any:
         return self._proc
@@ -224,8 +229,8 @@ class VolatilityProcess(ProcessMemory):
 
     @cached_property
     def _regions(self) -> list[Region]:
-        protect_values = _int_table(
-            vadinfo.VadInfo.protect_values(self._context, self._kernel.layer_name, self._kernel.symbol_table_name))
+        protect_values = self._kernel_wide(("protect_values",), lambda: _int_table(
+            vadinfo.VadInfo.protect_values(self._context, self._kernel.layer_name, self._kernel.symbol_table_name)))
         regions = self._raw_vad_regions(protect_values)
         if regions is None:  # a layout or tree the raw walk does not take: Volatility's traversal
             regions = []
@@ -245,8 +250,9 @@ class VolatilityProcess(ProcessMemory):
         try:
             root = self._proc.get_vad_root()
             layer = self._context.layers[root.vol.layer_name]
-            layout = VadLayout.resolve(self._context, self._kernel.symbol_table_name,
-                                       root.vol.type_name.split(constants.BANG)[-1], layer.address_mask)
+            type_name = root.vol.type_name.split(constants.BANG)[-1]
+            layout = self._kernel_wide(("vad_layout", type_name, layer.address_mask), lambda: VadLayout.resolve(
+                self._context, self._kernel.symbol_table_name, type_name, layer.address_mask))
             nodes = vad_nodes(layer, int(root.vol.offset), layout)
         except (LayoutUnknown, TreeTooDeep, exceptions.SymbolError, AttributeError, *READ_ERRORS):
             return None
@@ -448,8 +454,9 @@ class VolatilityProcess(ProcessMemory):
     def _thread_layout(self) -> ThreadLayout | None:
         """Where the thread members lie, from the symbol table; None leaves threads to Volatility's objects."""
         try:
-            return ThreadLayout.resolve(self._context, self._kernel.symbol_table_name,
-                                        self._context.layers[self._kernel.layer_name].address_mask)
+            mask = self._context.layers[self._kernel.layer_name].address_mask
+            return self._kernel_wide(("thread_layout", mask), lambda: ThreadLayout.resolve(
+                self._context, self._kernel.symbol_table_name, mask))
         except (LayoutUnknown, exceptions.SymbolError, AttributeError, KeyError, ValueError):
             return None
 
@@ -701,6 +708,14 @@ class ObjectTypes:
         self._kernel = kernel
         self._context = context
         self.headers = HeaderLayouts()
+        self._shared: dict[tuple, Any] = {}
+
+    def shared(self, key: tuple, make: Any) -> Any:
+        """``make()`` once per image for ``key``: structure layouts and tables every process would
+        otherwise rebuild from the symbol table (a fixed cost per process, 146 times on a real host)."""
+        if key not in self._shared:
+            self._shared[key] = make()
+        return self._shared[key]
 
     @classmethod
     def read(cls, context: interfaces.context.ContextInterface, kernel_module_name: str) -> "ObjectTypes":
