@@ -41,6 +41,7 @@ from ..memory.wow64context import read_wow64_context
 HAS_FIBER_DATA = 0x4  # TEB.SameTebFlags: the thread was converted to a fiber
 FIBER_STACK_BASE = 0x10  # x64 FIBER: FiberData, ExceptionList, StackBase, StackLimit, DeallocationStack
 
+from .fastread import FastReads
 from .pagetables import PageTableWalk
 from .rawstructs import (
     LayoutUnknown,
@@ -126,7 +127,7 @@ class VolatilityProcess(ProcessMemory):
         self._headers = object_types.headers if object_types is not None else HeaderLayouts()
         self.notes: list[str] = []
         self._layer_name = proc.add_process_layer()
-        self._layer = context.layers[self._layer_name]
+        self._layer = FastReads(context.layers[self._layer_name])
         self.process = self._process_info()
 
     # ---- identity --------------------------------------------------------
@@ -249,7 +250,7 @@ class VolatilityProcess(ProcessMemory):
         through Volatility's objects, which say member by member what is missing."""
         try:
             root = self._proc.get_vad_root()
-            layer = self._context.layers[root.vol.layer_name]
+            layer = FastReads(self._context.layers[root.vol.layer_name])
             type_name = root.vol.type_name.split(constants.BANG)[-1]
             layout = self._kernel_wide(("vad_layout", type_name, layer.address_mask), lambda: VadLayout.resolve(
                 self._context, self._kernel.symbol_table_name, type_name, layer.address_mask))
@@ -451,6 +452,10 @@ class VolatilityProcess(ProcessMemory):
             offset=offset, native_layer_name=self._proc.vol.layer_name))
 
     @cached_property
+    def _kernel_layer(self) -> FastReads:
+        return FastReads(self._context.layers[self._kernel.layer_name])
+
+    @cached_property
     def _thread_layout(self) -> ThreadLayout | None:
         """Where the thread members lie, from the symbol table; None leaves threads to Volatility's objects."""
         try:
@@ -502,7 +507,7 @@ class VolatilityProcess(ProcessMemory):
         if layout is None:
             return None
         try:
-            data = self._context.layers.read(self._kernel.layer_name, offset + layout.start, layout.end - layout.start)
+            data = self._kernel_layer.read(offset + layout.start, layout.end - layout.start)
         except READ_ERRORS:
             return None
 
@@ -607,8 +612,7 @@ class VolatilityProcess(ProcessMemory):
         if layout is None:
             return None
         try:
-            raw = self._context.layers.read(self._kernel.layer_name, pointer + layout.trap_start,
-                                            layout.trap_end - layout.trap_start)
+            raw = self._kernel_layer.read(pointer + layout.trap_start, layout.trap_end - layout.trap_start)
         except READ_ERRORS:
             return None
         return {name: member.get(raw, layout.trap_start) for name, member in layout.trap}
