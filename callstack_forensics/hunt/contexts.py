@@ -109,6 +109,9 @@ def _targets(ctx: ProcessContext) -> dict[bytes, str]:
 
 
 def _page(ctx: ProcessContext, page: int) -> bytes | None:
+    held = ctx.cache.peek(page)  # a stack page the walks read a moment ago: read once
+    if held is not None:
+        return held or None
     try:
         return ctx.memory.read(page, PAGE_SIZE)
     except MemoryMissing:

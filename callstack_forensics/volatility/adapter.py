@@ -42,7 +42,7 @@ HAS_FIBER_DATA = 0x4  # TEB.SameTebFlags: the thread was converted to a fiber
 FIBER_STACK_BASE = 0x10  # x64 FIBER: FiberData, ExceptionList, StackBase, StackLimit, DeallocationStack
 
 from .fastread import FastReads
-from .pagetables import PageTableWalk
+from .pagetables import USER_TOP, PageTableWalk, PresentMap
 from .rawstructs import (
     LayoutUnknown,
     LoaderEntry,
@@ -206,15 +206,24 @@ class VolatilityProcess(ProcessMemory):
             raise MemoryMissing(getattr(exc, "invalid_address", address)) from exc
 
     def present_ranges(self, start: int, end: int) -> Iterable[tuple[int, int]]:
-        """The pages of the range the page tables may map: read off the tables 512 entries at a
-        time (pagetables.py) where the layer allows, else from Volatility's own mapping walk,
-        which skips a whole missing table in one step. Never fewer pages than :meth:`read`
-        serves: both end in the same translation."""
-        walk = PageTableWalk(self._layer)
-        if walk.usable(start, end):
-            return coalesce(walk.candidates(start, end))
-        return coalesce((offset, offset + length) for offset, length, _, _, _ in
-                        self._layer.mapping(start, end - start, ignore_errors=True))
+        """The pages of the range the page tables may map: from the user half's tables, read
+        once per process 512 entries at a time (pagetables.py) where the layer allows, else from
+        Volatility's own mapping walk, which skips a whole missing table in one step. Never fewer
+        pages than :meth:`read` serves: both end in the same translation."""
+        present = self._present_map
+        if present is None or not 0 <= start < end <= USER_TOP:
+            return coalesce((offset, offset + length) for offset, length, _, _, _ in
+                            self._layer.mapping(start, end - start, ignore_errors=True))
+        return present.within(start, end)
+
+    @cached_property
+    def _present_map(self) -> "PresentMap | None":
+        """Every user-half range the page tables may map, walked once for all the regions a scan
+        asks about (one walk per region paid the descent from the top table each time)."""
+        walk = PageTableWalk(self._layer.layer)
+        if not walk.usable(0, USER_TOP):
+            return None
+        return PresentMap(list(coalesce(walk.candidates(0, USER_TOP))))
 
     @cached_property
     def _vads(self) -> list[Any]:

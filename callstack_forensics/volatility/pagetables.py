@@ -17,7 +17,8 @@ without those, or a range outside the user half, answers None and the caller use
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import bisect
+from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 USER_TOP = 1 << 47  # the canonical lower half: user mode on x64 Windows
@@ -53,7 +54,9 @@ class PageTableWalk:
         last = level == len(layer._structure) - 1
         entries = memoryview(table).cast("Q")
         first = max(start, base_va)
-        for index in range((first - base_va) // span, min(len(entries), -(-(end - base_va) // span))):
+        low_index, high_index = _nonzero_bounds(table, (first - base_va) // span,
+                                                min(len(entries), -(-(end - base_va) // span)))
+        for index in range(low_index, high_index):
             value = entries[index]
             if not value:
                 continue
@@ -62,3 +65,37 @@ class PageTableWalk:
                 yield max(low, start), min(low + span, end)
             else:
                 yield from self._table(value, child_position, level + 1, low, start, end)
+
+
+def _nonzero_bounds(table: bytes, low: int, high: int) -> tuple[int, int]:
+    """The entries of ``table[low:high]`` from its first non-zero one to its last: a reserved
+    stack is zero entries but for the few committed pages at its top, and stripping the zero
+    bytes in C spares a Python step per entry."""
+    part = table[low * 8:high * 8]
+    stripped = part.lstrip(b"\0")
+    if not stripped:
+        return low, low
+    first = low + (len(part) - len(stripped)) // 8
+    last = low + (len(part.rstrip(b"\0")) + 7) // 8
+    return first, last
+
+
+@dataclass(slots=True)
+class PresentMap:
+    """A process's candidate ranges (sorted, disjoint), asked about one region at a time."""
+
+    ranges: list[tuple[int, int]]
+    _ends: list[int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._ends = [high for _, high in self.ranges]
+
+    def within(self, start: int, end: int) -> Iterator[tuple[int, int]]:
+        """The parts of the candidate ranges inside ``[start, end)``, in order."""
+        index = bisect.bisect_right(self._ends, start)
+        while index < len(self.ranges):
+            low, high = self.ranges[index]
+            if low >= end:
+                return
+            yield max(low, start), min(high, end)
+            index += 1
