@@ -2,6 +2,9 @@
 
 Benchmarks are measurements, never pass/fail tests: a missed target is written down as missed.
 Sections:
+- MemProcFS: the same images, the same rounds, every call stack of every thread read by the C
+  engine (tests/bench_memprocfs.py): wall, CPU, peak RSS and the CPU each added thread costs;
+- a real-size image (8 GiB, ~150 processes, ~3,500 threads): detect against malfind and MemProcFS;
 - Volatility: ``callstacks.detect`` against stock ``windows.malfind`` and ``windows.threads`` on
   the forge's benign image at 1x, 4x and 8x its threads, wall time and peak memory as ratios,
   and the time per thread at each scale (tests/bench_vol.py);
@@ -28,15 +31,18 @@ from callstack_forensics.engine.modules import ImageCache
 from callstack_forensics.engine.walker import walk_thread
 
 from . import bench_fleet, bench_forge, bench_vol
-from .bench_vol import DETECT, FIXED, MALFIND, THREADS, ScaleResult
+from .bench_vol import DETECT, FIXED, MALFIND, MEMPROCFS, THREADS, ScaleResult
 
 ROOT = Path(__file__).resolve().parents[1]
 CAPTURES = ROOT / "tests" / "wine" / "build" / "captures"
 OUT = ROOT / "out" / "bench"
+CHANGES = ROOT / "tests" / "bench_changes.md"  # what each speed change bought: measured once, kept as written
 TIME_RATIO_TARGET = 1.5
 MEMORY_RATIO_TARGET = 1.5
 PER_THREAD_SPREAD_TARGET = 0.20
 UNWINDER_TARGET = 20_000
+PER_THREAD_VS_MEMPROCFS = 2.0  # our CPU per added thread, at most this many times MemProcFS's
+WALL_VS_MEMPROCFS = 5.0  # the whole run at the largest scale, at most this many times MemProcFS's
 
 
 @dataclass
@@ -192,6 +198,81 @@ def volatility_section(results: list[ScaleResult]) -> tuple[list[str], list[str]
     return lines, targets
 
 
+def memprocfs_section(results: list[ScaleResult]) -> tuple[list[str], list[str]]:
+    """``callstacks.detect`` beside MemProcFS reading the same stacks, and the targets it decides."""
+    lines = [
+        "## `callstacks.detect` against MemProcFS",
+        "",
+        "MemProcFS (the pinned `memprocfs` wheel, offline: `-disable-symbolserver -waitinitialize`) opens the same "
+        "image in the same rounds and reads every call stack of every thread (`tests/bench_memprocfs.py`); "
+        "it builds much less per frame (no symbols offline, no call-site checks, no unbacked or WOW64 frames, "
+        "no events or rules). Medians of the rounds; *added CPU / thread* from each scale's fastest run, as above.",
+        "",
+        "| scale | threads | detect s / CPU s / MiB | MemProcFS s / CPU s / MiB | **wall ratio** | CPU ratio | "
+        "RSS ratio | added CPU ms / thread, detect | added CPU ms / thread, MemProcFS | **ratio** |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    ours, theirs = bench_vol.added_cpu(results, DETECT), bench_vol.added_cpu(results, MEMPROCFS)
+    added = [(None, None)] + list(zip(ours, theirs))
+    for r, (a, b) in zip(results, added):
+        d, m = r.measures[DETECT], r.measures[MEMPROCFS]
+        step = "-" if a is None else f"{a:.3f}"
+        mstep = "-" if b is None else f"{b:.3f}"
+        ratio = "-" if a is None or b is None or b <= 0 else f"**{a / b:.1f}x**"
+        lines.append(f"| {r.image.scale}x | {r.image.threads:,} | {d.wall:.2f} / {d.cpu:.2f} / {d.rss_mib:.0f} | "
+                     f"{m.wall:.3f} / {m.cpu:.3f} / {m.rss_mib:.0f} | **{r.ratio(DETECT, MEMPROCFS, 'wall'):.1f}x** | "
+                     f"{r.ratio(DETECT, MEMPROCFS, 'cpu'):.1f}x | {r.ratio(DETECT, MEMPROCFS, 'rss_mib'):.1f}x | "
+                     f"{step} | {mstep} | {ratio} |")
+    worst_added = max((a / b if b > 0 else float("inf")) for a, b in zip(ours, theirs))
+    last = results[-1]
+    wall = last.ratio(DETECT, MEMPROCFS, "wall")
+    targets = [
+        f"| CPU per added thread <= {PER_THREAD_VS_MEMPROCFS}x MemProcFS's (worst step) | {worst_added:.1f}x | "
+        f"{met(worst_added <= PER_THREAD_VS_MEMPROCFS)} |",
+        f"| whole run at {last.image.scale}x threads <= {WALL_VS_MEMPROCFS}x MemProcFS's wall time | {wall:.1f}x | "
+        f"{met(wall <= WALL_VS_MEMPROCFS)} |",
+    ]
+    return lines + [""], targets
+
+
+REAL_SIZE_TIME_TARGET = 1.0
+REAL_SIZE_MEMORY_TARGET = 1.5
+REAL_SIZE_RSS_TARGET = 400.0
+
+
+def real_size_section(result: bench_vol.RealSizeResult) -> tuple[list[str], list[str]]:
+    """The real-size image: detect against malfind (and MemProcFS), and the targets it decides."""
+    size = result.image.path.stat().st_size >> 30
+    m = result.measures
+    lines = [
+        "## An image of a real host's size",
+        "",
+        f"The benign desktop with every user process {bench_vol.REAL_SIZE['processes_scale']} times and every thread "
+        f"{bench_vol.REAL_SIZE['threads_scale']} times (`callstack-forensics forge --processes-scale "
+        f"{bench_vol.REAL_SIZE['processes_scale']} --threads-scale {bench_vol.REAL_SIZE['threads_scale']} --ram "
+        f"{bench_vol.REAL_SIZE['ram']}`): {size} GiB, {result.processes} processes, {result.image.threads:,} threads. "
+        "Each clone is laid out afresh (its own EPROCESS, page tables, VADs, PEB and stacks), but with its "
+        "original's modules and VADs: real hosts hold more VADs and modules per process than the scenario does. "
+        f"Medians of {bench_vol.REAL_SIZE_RUNS} rounds, measured as above.",
+        "",
+        "| command | wall s | CPU s | peak MiB | wall / malfind | MiB / malfind |",
+        "|---|---|---|---|---|---|",
+    ]
+    for which in bench_vol.REAL_SIZE_ORDER:
+        lines.append(f"| {which} | {m[which].wall:.2f} | {m[which].cpu:.2f} | {m[which].rss_mib:.1f} | "
+                     f"{result.ratio(which, MALFIND, 'wall'):.2f}x | {result.ratio(which, MALFIND, 'rss_mib'):.2f}x |")
+    wall, memory, rss = result.ratio(DETECT, MALFIND, "wall"), result.ratio(DETECT, MALFIND, "rss_mib"), m[DETECT].rss_mib
+    targets = [
+        f"| real-size image: `callstacks.detect` <= {REAL_SIZE_TIME_TARGET}x `windows.malfind` in wall time | "
+        f"{wall:.2f}x | {met(wall <= REAL_SIZE_TIME_TARGET)} |",
+        f"| real-size image: `callstacks.detect` <= {REAL_SIZE_MEMORY_TARGET}x `windows.malfind` in peak memory | "
+        f"{memory:.2f}x | {met(memory <= REAL_SIZE_MEMORY_TARGET)} |",
+        f"| real-size image: `callstacks.detect` peak RSS <= {REAL_SIZE_RSS_TARGET:.0f} MiB | {rss:.0f} MiB | "
+        f"{met(rss <= REAL_SIZE_RSS_TARGET)} |",
+    ]
+    return lines + [""], targets
+
+
 def load() -> str:
     try:
         return ", ".join(f"{value:.1f}" for value in os.getloadavg())
@@ -206,6 +287,11 @@ def main() -> None:
     results = bench_vol.compare(OUT)
     bench_vol.save_samples(results, OUT / "samples.json")
     vol_lines, targets = volatility_section(results)
+    memprocfs_lines, memprocfs_targets = memprocfs_section(results)
+    targets.extend(memprocfs_targets)
+    print("Real-size image (forging it, then running vol and MemProcFS):")
+    real_lines, real_targets = real_size_section(bench_vol.compare_real_size(OUT))
+    targets.extend(real_targets)
     print("Engine figures:")
     figures = [bench_unwinder(capture_dumps())]
     rules = bench_rules()
@@ -236,7 +322,11 @@ def main() -> None:
         *targets,
         "",
         *vol_lines,
+        *memprocfs_lines,
+        *real_lines,
         *forge_lines,
+        *CHANGES.read_text().splitlines(),
+        "",
         *fleet_lines,
         "## Engine",
         "",

@@ -14,6 +14,9 @@ folder, so they do not pay for importing our plugins); ``callstacks.detect`` wit
 A fourth command, ``callstacks.detect --pid`` of a process that does not exist, walks nothing and
 measures what a run costs whatever the thread count (Volatility's start-up, rule and YARA
 compilation, every process opened for its identity): context for the per-thread figures.
+A fifth, MemProcFS (the C engine responders also use; the pinned ``memprocfs`` wheel, offline)
+reads every call stack of every thread of the same image in the same rounds
+(``tests/bench_memprocfs.py``): the fastest peer, for the per-thread cost and the whole run.
 
 Measurements, never pass/fail: a figure that misses its target is reported as missed.
 """
@@ -40,6 +43,7 @@ PER_THREAD_RUNS = 10
 VOL = Path(sys.executable).parent / "vol"
 LAUNCHER = Path(__file__).resolve().parent / "bench_launch.py"
 DETECT, MALFIND, THREADS = "callstacks.detect", "windows.malfind", "windows.threads"
+MEMPROCFS = "memprocfs"  # MemProcFS reading every thread's call stack (tests/bench_memprocfs.py)
 FIXED = "fixed"  # callstacks.detect walking no process
 
 
@@ -112,6 +116,8 @@ def unused_pid() -> int:
 
 
 def command(image: Image, which: str, renderer: str) -> list[str]:
+    if which == MEMPROCFS:
+        return [sys.executable, "-m", "tests.bench_memprocfs", str(image.path)]
     cmd = [str(VOL), "-q", "--offline", "--cache-path", str(image.cache), "-r", renderer]
     if which in (DETECT, FIXED):
         cmd += ["-p", str(ROOT / "plugins")]
@@ -140,6 +146,9 @@ def warm_and_check(image: Image, which: str) -> None:
     output = image.path.parent / f"{which}.json"
     run_child(command(image, which, "json"), output)
     rows = json.loads(output.read_text())
+    if which == MEMPROCFS and rows["threads"] != image.threads:
+        raise AssertionError(f"MemProcFS lists {rows['threads']} threads in the {image.scale}x image, "
+                             f"the forge wrote {image.threads}")
     if which == THREADS:
         tids = {row["TID"] for row in rows}
         if len(rows) != image.threads or len(tids) != image.threads:
@@ -149,7 +158,7 @@ def warm_and_check(image: Image, which: str) -> None:
         raise AssertionError(f"{which} found {len(rows)} matches on the benign {image.scale}x image: {rows[:3]}")
 
 
-ORDER = (DETECT, MALFIND, THREADS, FIXED)
+ORDER = (DETECT, MALFIND, THREADS, FIXED, MEMPROCFS)
 
 
 def compare(out: Path, runs: int = RUNS, progress=print) -> list[ScaleResult]:
@@ -174,6 +183,40 @@ def compare(out: Path, runs: int = RUNS, progress=print) -> list[ScaleResult]:
             extra[image.scale].append(run_child(command(image, DETECT, "quick"), subprocess.DEVNULL))
     return [ScaleResult(image, {w: Measure(tuple(samples[image.scale, w])) for w in ORDER},
                         tuple(samples[image.scale, DETECT] + extra[image.scale])) for image in images]
+
+
+# An image of a real host's size: every user process of the scenario 6 times (146 processes),
+# each with 4 times its threads (3,464 threads), on a machine of 8 GiB (the file is sparse)
+REAL_SIZE = {"processes_scale": 6, "threads_scale": 4, "ram": "8G"}
+REAL_SIZE_RUNS = 3
+REAL_SIZE_ORDER = (DETECT, MALFIND, MEMPROCFS)
+
+
+@dataclass
+class RealSizeResult:
+    image: Image
+    processes: int
+    measures: dict[str, Measure]
+
+    def ratio(self, plugin: str, other: str, what: str) -> float:
+        return getattr(self.measures[plugin], what) / getattr(self.measures[other], what)
+
+
+def compare_real_size(out: Path, runs: int = REAL_SIZE_RUNS, progress=print) -> RealSizeResult:
+    """detect, malfind and MemProcFS on the real-size image: warmed and checked, then ``runs`` rounds."""
+    folder = out / "benign_real_size"
+    result = forge(SCENARIO, folder / "benign.raw", **REAL_SIZE)
+    (folder / "volcache").mkdir(exist_ok=True)
+    image = Image(REAL_SIZE["threads_scale"], result.image, sum(len(p.threads) for p in result.plans))
+    for which in REAL_SIZE_ORDER:
+        progress(f"  real size ({len(result.plans)} processes, {image.threads:,} threads): {which}, untimed")
+        warm_and_check(image, which)
+    samples: dict[str, list[Sample]] = {w: [] for w in REAL_SIZE_ORDER}
+    for run in range(runs):
+        progress(f"  real size, timed round {run + 1} of {runs}")
+        for which in REAL_SIZE_ORDER:
+            samples[which].append(run_child(command(image, which, "quick"), subprocess.DEVNULL))
+    return RealSizeResult(image, len(result.plans), {w: Measure(tuple(v)) for w, v in samples.items()})
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +263,17 @@ def per_thread(results: list[ScaleResult], what: str = "wall") -> list[PerThread
                               added, added_median))
         previous = result
     return rows
+
+
+def added_cpu(results: list[ScaleResult], which: str) -> list[float]:
+    """CPU milliseconds each added thread costs ``which``, scale to scale, from each scale's
+    fastest run (detect's every run, the others' rounds): the figure the issue compares with
+    MemProcFS's."""
+    def fastest(result: ScaleResult) -> float:
+        runs = result.detect_runs if which == DETECT else result.measures[which].samples
+        return min(s.cpu for s in runs)
+    return [(fastest(b) - fastest(a)) / (b.image.threads - a.image.threads) * 1e3
+            for a, b in zip(results, results[1:])]
 
 
 def save_samples(results: list[ScaleResult], path: Path) -> None:

@@ -1,4 +1,4 @@
-"""``callstack-forensics forge SCENARIO.toml -o OUT.raw [--isf FILE] [--ram SIZE] [--threads-scale N] [--computer-name NAME]``:
+"""``callstack-forensics forge SCENARIO.toml -o OUT.raw [--isf FILE] [--ram SIZE] [--threads-scale N] [--processes-scale N] [--computer-name NAME]``:
 build a memory image from a scenario."""
 
 from __future__ import annotations
@@ -17,6 +17,9 @@ def register(app: typer.Typer) -> None:
         isf: Optional[Path] = typer.Option(None, "--isf", help="Another real kernel ISF (.json/.json.xz) instead of the default (Windows 10 22H2, shipped)."),
         threads_scale: int = typer.Option(1, "--threads-scale", min=1,
                                           help="Give every process N times its threads (each clone its own TID and stack)."),
+        processes_scale: int = typer.Option(1, "--processes-scale", min=1,
+                                            help="Run N copies of every user process (each its own PID, "
+                                            "address space and threads): an image of a real host's size."),
         ram: str = typer.Option("4G", "--ram", help="Physical memory of the machine, e.g. 4G or 512M: the image's size "
                                 "(written sparse: only the pages in use take disk)."),
         computer_name: Optional[str] = typer.Option(None, "--computer-name", help="COMPUTERNAME of the machine (every user "
@@ -27,7 +30,8 @@ def register(app: typer.Typer) -> None:
         from ..forge import FORGE_ERRORS, forge
 
         try:
-            result = forge(scenario, output, isf, threads_scale=threads_scale, ram=ram, computer_name=computer_name)
+            result = forge(scenario, output, isf, threads_scale=threads_scale, ram=ram, computer_name=computer_name,
+                           processes_scale=processes_scale)
         except FORGE_ERRORS as exc:
             typer.echo(f"forge: {exc}", err=True)
             raise typer.Exit(2)

@@ -57,6 +57,13 @@ class CallSiteDecoder:
         self._cache[key] = site
         return site
 
+    def first_instruction(self, code: bytes, address: int) -> str | None:
+        """The first instruction of ``code`` as text (``ret``, ``jmp rax``), or None. On this
+        decoder's disassembler: building one costs more than the decode, and the integrity
+        checks ask for several per thread."""
+        insn = next(self._cs.disasm(code, address, 1), None)
+        return None if insn is None else f"{insn.mnemonic} {insn.op_str}".strip()
+
     def _decode(
         self, ret: int, tail: bytes, read_pointer: Callable[[int], int | None] | None
     ) -> CallSite | None:

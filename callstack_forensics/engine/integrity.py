@@ -29,8 +29,6 @@ from typing import Any
 
 import re
 
-import capstone
-
 from ..memory import RegionKind, ThreadInfo
 from .consistency import function_start, resolver_for
 from .context import ProcessContext
@@ -110,9 +108,7 @@ def _first_instruction(ctx: ProcessContext, address: int, bits: int) -> str | No
     code = ctx.cache.trailing(address, 16)
     if not code:
         return None
-    cs = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64 if bits == 64 else capstone.CS_MODE_32)
-    insn = next(cs.disasm(code, address, 1), None)
-    return None if insn is None else f"{insn.mnemonic} {insn.op_str}".strip()
+    return (ctx.decoder64 if bits == 64 else ctx.decoder32).first_instruction(code, address)
 
 
 def _intermodular(ctx: ProcessContext, frames: list[Frame]) -> list[IntegrityFailure]:

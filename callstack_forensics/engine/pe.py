@@ -94,6 +94,10 @@ class PeImage:
     _rf: list[RuntimeFunction] = field(default_factory=list)
     unwind_cache: dict = field(default_factory=dict)
     _primaries: dict[int, RuntimeFunction] = field(default_factory=dict)
+    # What depends on this build and an RVA alone, worked out once: the image is shared by every
+    # process that maps it, and the same return addresses recur in thousands of threads.
+    export_cache: dict[int, "Export | None"] = field(default_factory=dict)
+    root_cache: dict[RuntimeFunction, RuntimeFunction] = field(default_factory=dict)
 
     # ---- lookups -----------------------------------------------------------
 

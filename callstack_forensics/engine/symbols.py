@@ -16,7 +16,15 @@ from .unwind import MAX_CHAIN_DEPTH, UnwindError, parse_unwind_info, primary_ent
 
 
 def root_function(image: PeImage, function: RuntimeFunction) -> RuntimeFunction:
-    """Follow indirect entries and chained unwind info to the primary entry (a function's start)."""
+    """Follow indirect entries and chained unwind info to the primary entry (a function's start);
+    once per entry and image (``image.root_cache``)."""
+    found = image.root_cache.get(function)
+    if found is None:
+        found = image.root_cache[function] = _root_function(image, function)
+    return found
+
+
+def _root_function(image: PeImage, function: RuntimeFunction) -> RuntimeFunction:
     current = function
     for _ in range(MAX_CHAIN_DEPTH):
         try:
@@ -31,7 +39,15 @@ def root_function(image: PeImage, function: RuntimeFunction) -> RuntimeFunction:
 
 
 def export_for(image: PeImage, rva: int) -> Export | None:
-    """The nearest preceding export when it lies in the same function as ``rva``."""
+    """The nearest preceding export when it lies in the same function as ``rva``; once per RVA
+    and image (``image.export_cache``)."""
+    cache = image.export_cache
+    if rva not in cache:
+        cache[rva] = _export_for(image, rva)
+    return cache[rva]
+
+
+def _export_for(image: PeImage, rva: int) -> Export | None:
     export = image.export_at_or_before(rva)
     if export is None:
         return None

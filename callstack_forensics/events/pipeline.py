@@ -42,15 +42,15 @@ class EventPipeline:
         except Exception as exc:  # a source that cannot list threads still yields a process event
             threads, notes = [], notes + [f"threads not listed ({exc})"]
         stacks = [_walk(ctx, thread) for thread in threads if not tids or thread.tid in tids]
-        ctx.cache.clear()  # the walks are done: their stack pages would only weigh on the run's memory
         records = []
         try:
-            scan = find_context_records(ctx, threads)
+            scan = find_context_records(ctx, threads)  # takes the stack pages the walks read from the cache
             records = scan.records
             if scan.note:
                 notes.append(scan.note)
         except Exception as exc:  # a hostile region list: the process keeps its events
             notes.append(f"CONTEXT-record scan failed ({exc})")
+        ctx.cache.clear()  # the walks and the scan are done: their pages would only weigh on the run's memory
         yara = None
         if self.yara is not None and self.yara.available:
             try:

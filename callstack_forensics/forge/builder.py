@@ -23,7 +23,7 @@ from .machine import KUSER_USER, Machine
 from .modules import Catalog
 from .physmem import DEFAULT_RAM, PhysicalMemory, parse_ram
 from .plan import ProcessPlan, ThreadPlan, VadPlan
-from .scale import scale_threads
+from .scale import scale_processes, scale_threads
 from .scenario import ProcessSpec, Scenario, ScenarioError, computer_name_problem, load_scenario
 from .userspace import UserSpaceBuilder, filetime
 from .vad import MM_PROTECTION
@@ -59,17 +59,19 @@ class ForgeResult:
 
 def forge(scenario_path: str | Path, out_path: str | Path, isf_path: str | Path | None = None,
           modules_dir: str | Path | None = None, layout: Layout | None = None, threads_scale: int = 1,
-          ram: str | int = DEFAULT_RAM, computer_name: str | None = None) -> ForgeResult:
+          ram: str | int = DEFAULT_RAM, computer_name: str | None = None, processes_scale: int = 1) -> ForgeResult:
     """Build ``scenario_path`` into ``out_path``; ``layout`` may pass ``isf_path`` already loaded.
 
     ``ram`` is the machine's physical memory and so the image's size (``4G``, ``512M`` or bytes):
     realistic by default, and free on disk, since only pages in use are written.
     ``threads_scale`` N gives every process N times its threads (see ``scale.scale_threads``), for
-    measuring how the analysis grows with an image. ``computer_name`` replaces the scenario's
-    ``[system].computer_name``: one scenario forged as many distinct hosts of a fleet."""
+    measuring how the analysis grows with an image; ``processes_scale`` N runs N copies of every
+    user process (see ``scale.scale_processes``), for images of a real host's size. ``computer_name``
+    replaces the scenario's ``[system].computer_name``: one scenario forged as many distinct hosts
+    of a fleet."""
     size = parse_ram(ram)
     started = time.monotonic()
-    scenario = scale_threads(load_scenario(scenario_path), threads_scale)
+    scenario = scale_threads(scale_processes(load_scenario(scenario_path), processes_scale), threads_scale)
     if computer_name is not None:
         problem = computer_name_problem(computer_name)
         if problem:

@@ -38,8 +38,38 @@ def scale_threads(scenario: Scenario, factor: int) -> Scenario:
     return replace(scenario, processes=tuple(processes))
 
 
+def scale_processes(scenario: Scenario, factor: int) -> Scenario:
+    """``scenario`` with every user process cloned ``factor - 1`` times (kernel processes once).
+
+    Why: a real host runs ~150 processes, a scenario a few dozen, and per-process work (VAD
+    trees, module lists, PEBs) grows with the first. Each clone is a real process the builder
+    lays out afresh (its own EPROCESS, page tables, VADs, PEB, loader list, threads and stacks),
+    with the same parent, image, modules and thread shapes as its original. Clones take process
+    and thread ids from a block above every id the scenario uses.
+    """
+    if factor < 1:
+        raise ScenarioError(f"{scenario.path.name}: processes scale must be at least 1, got {factor}")
+    if factor == 1:
+        return scenario
+    used = {p.pid for p in scenario.processes}
+    used |= {t.tid + 4 * n for p in scenario.processes for t in p.threads for n in range(t.count)}
+    next_id = (max(used) // 4 + 1) * 4
+    clones: list[ProcessSpec] = []
+    for copy in range(1, factor):
+        for spec in scenario.processes:
+            if spec.kernel:
+                continue
+            pid, next_id = next_id, next_id + 4
+            threads = []
+            for thread in spec.threads:
+                threads.append(replace(thread, tid=next_id, where=f"{thread.where} (processes scale copy {copy})"))
+                next_id += 4 * thread.count
+            clones.append(replace(spec, pid=pid, threads=tuple(threads), where=f"{spec.where} (processes scale copy {copy})"))
+    return replace(scenario, processes=scenario.processes + tuple(clones))
+
+
 def _scaled_process(spec: ProcessSpec, clones: list[ThreadSpec], factor: int) -> ProcessSpec:
     return replace(spec, threads=spec.threads + tuple(clones), system_threads=spec.system_threads * factor)
 
 
-__all__ = ["scale_threads"]
+__all__ = ["scale_processes", "scale_threads"]

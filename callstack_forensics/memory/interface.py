@@ -316,6 +316,15 @@ class ProcessMemory(ABC):
         """The bytes at ``address`` as ``module``'s file on disk maps them (relocated), for
         comparing code with what shipped; None when no module file was given or it lacks them."""
         return None
+    def present_ranges(self, start: int, end: int) -> Iterable[tuple[int, int]]:
+        """The page-aligned sub-ranges of ``[start, end)`` that may hold readable pages, in order.
+
+        Why: a scan over large private regions (mostly reserved, not committed) would otherwise
+        try every page and pay for a failed read each time. A source that can list its present
+        pages cheaply (a page table, walked a whole table at a time) says so here; the default
+        yields the range whole, and :meth:`read` still decides page by page. A page left out
+        must be one :meth:`read` would refuse."""
+        yield start, end
 
     # ---- derived helpers -------------------------------------------------
 

@@ -42,6 +42,12 @@ class PageCache:
             self._pages.popitem(last=False)
         return data
 
+    def peek(self, page: int) -> bytes | None:
+        """The page if it is held (its bytes, or b"" when the source did not have it), else
+        None; never reads, and never reorders or grows the cache: for a scan that would read the
+        same pages the walks just did, without keeping every page it passes."""
+        return self._pages.get(page)
+
     def clear(self) -> None:
         """Forget every page: once a process's threads are walked, its stack pages are never read
         through the cache again, and keeping them for every process until the events are built

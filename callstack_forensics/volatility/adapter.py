@@ -15,7 +15,7 @@ import logging
 import struct
 from dataclasses import dataclass, replace
 from functools import cached_property
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from volatility3.framework import constants, exceptions, interfaces
 from volatility3.framework.objects import utility
@@ -42,6 +42,8 @@ from .token import integrity_sid
 
 from . import fileobjects
 from .threadstate import ThreadStateReader, reader_for
+from .fastread import FastReads
+from .pagetables import USER_TOP, PageTableWalk, PresentMap
 from .rawstructs import (
     LayoutUnknown,
     LoaderEntry,
@@ -100,6 +102,21 @@ def token_user(token: Any) -> str | None:
         return None
 
 
+def coalesce(ranges: Iterable[tuple[int, int]]) -> Iterator[tuple[int, int]]:
+    """Sorted ranges widened to whole pages, touching ones joined."""
+    low = high = None
+    for first, stop in ranges:
+        page, stop = first & ~0xFFF, (stop + 0xFFF) & ~0xFFF
+        if high is not None and page <= high:
+            high = max(high, stop)
+            continue
+        if high is not None:
+            yield low, high
+        low, high = page, stop
+    if high is not None:
+        yield low, high
+
+
 class VolatilityProcess(ProcessMemory):
     """One ``_EPROCESS`` seen through its process layer."""
 
@@ -113,7 +130,7 @@ class VolatilityProcess(ProcessMemory):
         self._headers = object_types.headers if object_types is not None else HeaderLayouts()
         self.notes: list[str] = []
         self._layer_name = proc.add_process_layer()
-        self._layer = context.layers[self._layer_name]
+        self._layer = FastReads(context.layers[self._layer_name])
         self.process = self._process_info()
 
     # ---- identity --------------------------------------------------------
@@ -178,6 +195,11 @@ class VolatilityProcess(ProcessMemory):
         audit = proc.SeAuditProcessCreationInfo.ImageFileName
         return _str(audit.dereference().Name.get_string()) if int(audit) else None
 
+    def _kernel_wide(self, key: tuple, make: Any) -> Any:
+        """What depends on the kernel alone (its symbol table, MmProtectToValue), made once per
+        image on the object every process shares; made here when there is none."""
+        return make() if self._object_types is None else self._object_types.shared(key, make)
+
     @property
     def eprocess(self) -> Any:
         return self._proc
@@ -189,6 +211,26 @@ class VolatilityProcess(ProcessMemory):
             return self._layer.read(address, size, pad=False)
         except READ_ERRORS as exc:
             raise MemoryMissing(getattr(exc, "invalid_address", address)) from exc
+
+    def present_ranges(self, start: int, end: int) -> Iterable[tuple[int, int]]:
+        """The pages of the range the page tables may map: from the user half's tables, read
+        once per process 512 entries at a time (pagetables.py) where the layer allows, else from
+        Volatility's own mapping walk, which skips a whole missing table in one step. Never fewer
+        pages than :meth:`read` serves: both end in the same translation."""
+        present = self._present_map
+        if present is None or not 0 <= start < end <= USER_TOP:
+            return coalesce((offset, offset + length) for offset, length, _, _, _ in
+                            self._layer.mapping(start, end - start, ignore_errors=True))
+        return present.within(start, end)
+
+    @cached_property
+    def _present_map(self) -> "PresentMap | None":
+        """Every user-half range the page tables may map, walked once for all the regions a scan
+        asks about (one walk per region paid the descent from the top table each time)."""
+        walk = PageTableWalk(self._layer.layer)
+        if not walk.usable(0, USER_TOP):
+            return None
+        return PresentMap(list(coalesce(walk.candidates(0, USER_TOP))))
 
     @cached_property
     def _vads(self) -> list[Any]:
@@ -204,8 +246,8 @@ class VolatilityProcess(ProcessMemory):
 
     @cached_property
     def _regions(self) -> list[Region]:
-        protect_values = _int_table(
-            vadinfo.VadInfo.protect_values(self._context, self._kernel.layer_name, self._kernel.symbol_table_name))
+        protect_values = self._kernel_wide(("protect_values",), lambda: _int_table(
+            vadinfo.VadInfo.protect_values(self._context, self._kernel.layer_name, self._kernel.symbol_table_name)))
         regions = self._raw_vad_regions(protect_values)
         if regions is None:  # a layout or tree the raw walk does not take: Volatility's traversal
             regions = []
@@ -224,9 +266,10 @@ class VolatilityProcess(ProcessMemory):
         through Volatility's objects, which say member by member what is missing."""
         try:
             root = self._proc.get_vad_root()
-            layer = self._context.layers[root.vol.layer_name]
-            layout = VadLayout.resolve(self._context, self._kernel.symbol_table_name,
-                                       root.vol.type_name.split(constants.BANG)[-1], layer.address_mask)
+            layer = FastReads(self._context.layers[root.vol.layer_name])
+            type_name = root.vol.type_name.split(constants.BANG)[-1]
+            layout = self._kernel_wide(("vad_layout", type_name, layer.address_mask), lambda: VadLayout.resolve(
+                self._context, self._kernel.symbol_table_name, type_name, layer.address_mask))
             nodes = vad_nodes(layer, int(root.vol.offset), layout)
         except (LayoutUnknown, TreeTooDeep, exceptions.SymbolError, AttributeError, *READ_ERRORS):
             return None
@@ -437,11 +480,16 @@ class VolatilityProcess(ProcessMemory):
             offset=offset, native_layer_name=self._proc.vol.layer_name))
 
     @cached_property
+    def _kernel_layer(self) -> FastReads:
+        return FastReads(self._context.layers[self._kernel.layer_name])
+
+    @cached_property
     def _thread_layout(self) -> ThreadLayout | None:
         """Where the thread members lie, from the symbol table; None leaves threads to Volatility's objects."""
         try:
-            return ThreadLayout.resolve(self._context, self._kernel.symbol_table_name,
-                                        self._context.layers[self._kernel.layer_name].address_mask)
+            mask = self._context.layers[self._kernel.layer_name].address_mask
+            return self._kernel_wide(("thread_layout", mask), lambda: ThreadLayout.resolve(
+                self._context, self._kernel.symbol_table_name, mask))
         except (LayoutUnknown, exceptions.SymbolError, AttributeError, KeyError, ValueError):
             return None
 
@@ -497,7 +545,7 @@ class VolatilityProcess(ProcessMemory):
         if layout is None:
             return None
         try:
-            data = self._context.layers.read(self._kernel.layer_name, offset + layout.start, layout.end - layout.start)
+            data = self._kernel_layer.read(offset + layout.start, layout.end - layout.start)
         except READ_ERRORS:
             return None
 
@@ -603,8 +651,7 @@ class VolatilityProcess(ProcessMemory):
         if layout is None:
             return None
         try:
-            raw = self._context.layers.read(self._kernel.layer_name, pointer + layout.trap_start,
-                                            layout.trap_end - layout.trap_start)
+            raw = self._kernel_layer.read(pointer + layout.trap_start, layout.trap_end - layout.trap_start)
         except READ_ERRORS:
             return None
         return {name: member.get(raw, layout.trap_start) for name, member in layout.trap}
@@ -704,6 +751,14 @@ class ObjectTypes:
         self._kernel = kernel
         self._context = context
         self.headers = HeaderLayouts()
+        self._shared: dict[tuple, Any] = {}
+
+    def shared(self, key: tuple, make: Any) -> Any:
+        """``make()`` once per image for ``key``: structure layouts and tables every process would
+        otherwise rebuild from the symbol table (a fixed cost per process, 146 times on a real host)."""
+        if key not in self._shared:
+            self._shared[key] = make()
+        return self._shared[key]
 
     @classmethod
     def read(cls, context: interfaces.context.ContextInterface, kernel_module_name: str) -> "ObjectTypes":

@@ -12,7 +12,7 @@ from collections import Counter
 import pytest
 
 from callstack_forensics.forge import forge, load_scenario
-from callstack_forensics.forge.scale import scale_threads
+from callstack_forensics.forge.scale import scale_processes, scale_threads
 from callstack_forensics.forge.scenario import ScenarioError
 
 from .conftest import REPO
@@ -63,3 +63,20 @@ def test_forged_scaled_image_has_distinct_threads_and_stacks(tmp_path):
             assert clone.frames == original.frames
             assert clone.return_addresses[1:] == original.return_addresses[1:]  # the same call sites
             assert clone.context.rsp != original.context.rsp  # on a stack of its own
+
+
+def test_processes_scale_clones_every_user_process_with_ids_of_its_own():
+    base = load_scenario(BENIGN)
+    scaled = scale_threads(scale_processes(base, 6), 4)
+    users = [p for p in base.processes if not p.kernel]
+    assert len(scaled.processes) == len(base.processes) + 5 * len(users)
+    pids = [p.pid for p in scaled.processes]
+    tids = [t.tid + 4 * n for p in scaled.processes for t in p.threads for n in range(t.count)]
+    assert len(pids) == len(set(pids)) and len(tids) == len(set(tids)) and not set(pids) & set(tids)
+    originals = {p.pid: p for p in base.processes}
+    clones = scaled.processes[len(base.processes):]
+    assert Counter(p.name for p in clones) == Counter({name: 5 * n for name, n in Counter(p.name for p in users).items()})
+    assert all(p.ppid in originals or p.ppid == 0 or p.ppid not in pids for p in clones)  # same parents as the originals
+    assert scale_processes(base, 1) is base
+    with pytest.raises(ScenarioError):
+        scale_processes(base, 0)
