@@ -22,6 +22,7 @@ from typing import Any, Iterator
 from .. import __version__
 from ..analysis import Analysis, OpenedProcess, Source, analyze
 from ..analysis.fingerprint import sha256_file
+from ..analysis.progress import NullProgress
 from ..cli import common
 from ..memory import ProcessMemory
 from ..sources import SourceError
@@ -171,17 +172,8 @@ class KeepingSource:
         return self.inner.observed_at()
 
 
-class SilentStages:
+class SilentStages(NullProgress):
     """The stage interface ``open_with_progress`` reports to, showing nothing (a worker has no terminal)."""
-
-    def stage(self, name: str, total: int | None) -> None:
-        pass
-
-    def advance(self, name: str, done: int, detail: str = "") -> None:
-        pass
-
-    def finish(self, name: str, summary: str = "") -> None:
-        pass
 
     def volatility_callback(self, name: str = "image"):
         return lambda percent, description="": None

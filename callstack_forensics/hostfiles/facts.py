@@ -16,6 +16,7 @@ from typing import Any, Sequence
 import pefile
 
 from ..memory import Module
+from ..memory.modulefiles import header_identity, hex_or_unknown
 from .authenticode import Verifier, file_signature, load_verifier
 from .catalogs import CatalogIndex
 from .collection import FileCollection
@@ -80,11 +81,11 @@ class HostFiles:
         found = next((p for p in (c.locate(windows_path) for c in self.collections) if p is not None), None)
         if found is None:
             return None, f"no file at {windows_path} in {self.where}"
-        file_size, file_stamp = _identity(found)
+        file_size, file_stamp = header_identity(found)
         if timestamp is None:
             return None, f"refused {found}: the image does not record the module's timestamp, so it cannot be matched"
         if (file_size, file_stamp) != (size, timestamp):
-            return None, (f"refused {found}: SizeOfImage {_hex(file_size)} timestamp {_hex(file_stamp)}, but the "
+            return None, (f"refused {found}: SizeOfImage {hex_or_unknown(file_size)} timestamp {hex_or_unknown(file_stamp)}, but the "
                           f"module at {windows_path} has SizeOfImage {size:#x} timestamp {timestamp:#x}: another build")
         return found, ""
 
@@ -146,17 +147,3 @@ def _version_strings(pe: pefile.PE) -> dict[bytes, bytes]:
                 out.update(getattr(table, "entries", {}) or {})
     return out
 
-
-def _identity(path: Path) -> tuple[int | None, int | None]:
-    try:
-        pe = pefile.PE(str(path), fast_load=True)
-        try:
-            return int(pe.OPTIONAL_HEADER.SizeOfImage), int(pe.FILE_HEADER.TimeDateStamp)
-        finally:
-            pe.close()
-    except (pefile.PEFormatError, OSError, AttributeError, ValueError):
-        return None, None
-
-
-def _hex(value: int | None) -> str:
-    return f"{value:#x}" if value is not None else "unknown"

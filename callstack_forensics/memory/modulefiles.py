@@ -56,15 +56,17 @@ class ModuleFiles:
             return None, f"no file named {module.name} in {self.where}"
         seen = []
         for path in candidates:
-            size, stamp = _header_identity(path)
+            size, stamp = header_identity(path)
             if size == module.size and (module.timestamp is None or stamp == module.timestamp):
                 return path, ""
-            seen.append(f"{path.name}: SizeOfImage {_hex(size)} timestamp {_hex(stamp)}")
-        want = f"SizeOfImage {module.size:#x} timestamp {_hex(module.timestamp)}"
+            seen.append(f"{path.name}: SizeOfImage {hex_or_unknown(size)} timestamp {hex_or_unknown(stamp)}")
+        want = f"SizeOfImage {module.size:#x} timestamp {hex_or_unknown(module.timestamp)}"
         return None, f"no file in {self.where} matches {module.name} ({want}); found " + "; ".join(seen[:3])
 
 
-def _header_identity(path: Path) -> tuple[int | None, int | None]:
+def header_identity(path: Path) -> tuple[int | None, int | None]:
+    """A PE file's (SizeOfImage, TimeDateStamp), the pair a loaded module is matched on; (None, None)
+    when the file is not a readable PE."""
     try:
         pe = pefile.PE(str(path), fast_load=True)
         try:
@@ -75,7 +77,7 @@ def _header_identity(path: Path) -> tuple[int | None, int | None]:
         return None, None
 
 
-def _hex(value: int | None) -> str:
+def hex_or_unknown(value: int | None) -> str:
     return f"{value:#x}" if value is not None else "unknown"
 
 
