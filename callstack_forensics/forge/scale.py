@@ -14,6 +14,14 @@ from dataclasses import replace
 from .scenario import ProcessSpec, Scenario, ScenarioError, ThreadSpec
 
 
+def _first_free_id(scenario: Scenario) -> int:
+    """The first multiple of 4 above every process and thread id the scenario uses: clones number
+    from there, so no id repeats and none equals another's (Windows numbers both from one table)."""
+    used = {p.pid for p in scenario.processes}
+    used |= {t.tid + 4 * n for p in scenario.processes for t in p.threads for n in range(t.count)}
+    return (max(used) // 4 + 1) * 4
+
+
 def scale_threads(scenario: Scenario, factor: int) -> Scenario:
     """``scenario`` with every user thread spec cloned ``factor - 1`` times and ``factor`` x the system threads.
 
@@ -24,9 +32,7 @@ def scale_threads(scenario: Scenario, factor: int) -> Scenario:
         raise ScenarioError(f"{scenario.path.name}: threads scale must be at least 1, got {factor}")
     if factor == 1:
         return scenario
-    used = {p.pid for p in scenario.processes}
-    used |= {t.tid + 4 * n for p in scenario.processes for t in p.threads for n in range(t.count)}
-    next_tid = (max(used) // 4 + 1) * 4
+    next_tid = _first_free_id(scenario)
     processes = []
     for spec in scenario.processes:
         clones: list[ThreadSpec] = []
@@ -51,9 +57,7 @@ def scale_processes(scenario: Scenario, factor: int) -> Scenario:
         raise ScenarioError(f"{scenario.path.name}: processes scale must be at least 1, got {factor}")
     if factor == 1:
         return scenario
-    used = {p.pid for p in scenario.processes}
-    used |= {t.tid + 4 * n for p in scenario.processes for t in p.threads for n in range(t.count)}
-    next_id = (max(used) // 4 + 1) * 4
+    next_id = _first_free_id(scenario)
     clones: list[ProcessSpec] = []
     for copy in range(1, factor):
         for spec in scenario.processes:
