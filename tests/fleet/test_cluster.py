@@ -20,6 +20,7 @@ from callstack_forensics.fleet.prevalence import open_store, query
 from callstack_forensics.fleet.runner import run_fleet
 from callstack_forensics.fleet.store import CaseStore, FileStamp
 from callstack_forensics.fleet.task import SourceJob
+from callstack_forensics.forge import forge
 from callstack_forensics.forge.scenario import load_scenario
 from tests.plugins.conftest import CLI, REPO
 
@@ -152,12 +153,16 @@ def test_export_is_every_event_with_its_host(first_run, tmp_path):
 def test_a_source_past_its_time_limit_is_failed_and_the_workers_go_on(cluster, fleet, tmp_path):
     from distributed import Client
 
+    # A host of real size (146 processes, 3,464 threads: seconds of work however fast the engine
+    # gets), so that only the time limit can end its task within the second.
+    big = forge(SCENARIOS / "benign_desktop.toml", tmp_path / "host" / "big.raw", threads_scale=4,
+                processes_scale=6, ram="8G").image
     store = CaseStore(tmp_path / "case")
-    opts = common.RunOptions(symbols=fleet.symbols, cache_dir=tmp_path / "cache")
+    opts = common.RunOptions(symbols=[*fleet.symbols, big.parent / "symbols"], cache_dir=tmp_path / "cache")
     with Client(cluster.address, timeout="20s") as client:
-        result = run_fleet(client, [fleet.benign[0], fleet.dumps[0]], store, SourceJob(FileStamp("", 0, 0), opts, 1.0))
+        result = run_fleet(client, [big, fleet.dumps[0]], store, SourceJob(FileStamp("", 0, 0), opts, 1.0))
     errors = {Path(o.stamp.path).name: o.error for o in result.outcomes}
-    assert errors[fleet.benign[0].name] == "timed out after 1 s"
+    assert errors[big.name] == "timed out after 1 s"
     assert errors[fleet.dumps[0].name] is None and store.done() == {sha256_file(fleet.dumps[0])}
 
 
