@@ -41,7 +41,8 @@ class RichFleetProgress:
 
     def begin(self, total: int, already: int) -> None:
         if already:
-            self.console.print(f"{plural(already, 'source')} already in the case store: not analysed again")
+            self.console.print(f"{plural(already, 'source')} already in the case store: not analysed again",
+                               soft_wrap=True)
         self.task = self.bar.add_task("", total=total, state=self._state())
 
     def started(self, path: str, worker: str, pid: int) -> None:

@@ -64,7 +64,7 @@ def print_summary(console: Console, summary: dict[str, Any], report: Path) -> No
     console.print(f"{plural(summary['analysed'], 'source')} analysed, {summary['failed']} failed, "
                   f"{summary['already']} already in the store; {summary['seconds']:.1f} s"
                   + (f", {summary['sources_per_minute']:.1f} sources/min" if summary["analysed"] else "")
-                  + (f", peak memory per worker {peak / 2**20:.0f} MiB" if peak else ""), highlight=False)
+                  + (f", peak memory per worker {peak / 2**20:.0f} MiB" if peak else ""), soft_wrap=True, highlight=False)
     console.print(f"{summary['findings']} findings on {summary['hosts_with_findings']} of "
                   f"{plural(summary['hosts'], 'host')}; fleet report: {escape(str(report))}",
                   soft_wrap=True, highlight=False)
