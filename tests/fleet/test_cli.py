@@ -85,7 +85,8 @@ def test_the_fleet_report_escapes_what_an_image_says(tmp_path):
 
 @pytest.mark.slow
 def test_ctrl_c_keeps_what_finished_and_the_same_command_resumes(fleet, tmp_path):
-    sources = [*fleet.benign[1:], fleet.attack]
+    # one worker and five sources, the biggest last: seconds of work still ahead when the first is done
+    sources = [*fleet.benign[1:], fleet.attack, fleet.extra, fleet.benign[0]]
     cmd = [str(CLI), "fleet", *map(str, sources), "-o", str(tmp_path / "case"), "--workers", "1",
            "--cache-dir", str(tmp_path / "cache")] + [arg for s in fleet.symbols for arg in ("--symbols", str(s))]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)

@@ -89,3 +89,6 @@ def test_exit_codes_follow_what_the_readme_shows():
     assert allowed_exit_codes(command("callstack-forensics detect --events e", "no findings (22 rules over 0 events)")) == {0}
     assert allowed_exit_codes(command("callstack-forensics report x.raw -o case.html")) == {0, 1}
     assert allowed_exit_codes(command("vol -q -p plugins -s s -f x.raw callstacks.detect", "Rule\tSeverity")) == {0}
+    assert allowed_exit_codes(command("callstack-forensics fleet f -o acme", "16 findings on 1 of 5 hosts; ...")) == {1}
+    assert allowed_exit_codes(command("callstack-forensics fleet f -o acme", "0 findings on 0 of 3 hosts; ...")) == {0}
+    assert allowed_exit_codes(command("callstack-forensics fleet query acme 'SELECT 1'", "16 findings on")) == {0}
