@@ -45,6 +45,15 @@ def process(result, pid: int = PID) -> tuple[ProcessContext, ForgedProcessMemory
     return ProcessContext(memory, WalkOptions(), ImageCache()), memory
 
 
+def every_stack(result) -> list:
+    """Every thread of every process of the image, walked (each process with its own context)."""
+    stacks = []
+    for plan in result.plans:
+        ctx, memory = process(result, plan.pid)
+        stacks += [walk_thread(ctx, t) for t in memory.threads()]
+    return stacks
+
+
 def verdicts(result) -> dict[int, set[str]]:
     ctx, memory = process(result)
     return {t.tid: {f.check for f in walk_thread(ctx, t).integrity} for t in memory.threads()}
@@ -69,12 +78,7 @@ def test_near_misses_are_clean(forged, scenario):
 
 
 def test_every_thread_of_the_benign_desktop_is_clean(forged):
-    result = forged("benign_desktop")
-    failures = []
-    for plan in result.plans:
-        memory = ForgedProcessMemory(result, plan)
-        ctx = ProcessContext(memory, WalkOptions(), ImageCache())
-        failures += [(plan.pid, t.tid, f.check) for t in memory.threads() for f in walk_thread(ctx, t).integrity]
+    failures = [(s.pid, s.tid, f.check) for s in every_stack(forged("benign_desktop")) for f in s.integrity]
     assert failures == []
 
 
@@ -95,12 +99,7 @@ def test_a_context_record_resuming_ordinary_code_is_no_chain(forged):
 
 
 def test_prevalence_counts_shared_shapes_and_says_which_stack_is_unique(forged):
-    result = forged("remote_thread_loadlibrary")
-    stacks = []
-    for plan in result.plans:
-        memory = ForgedProcessMemory(result, plan)
-        ctx = ProcessContext(memory, WalkOptions(), ImageCache())
-        stacks += [walk_thread(ctx, t) for t in memory.threads()]
+    stacks = every_stack(forged("remote_thread_loadlibrary"))
     counts = ShapeCounts(stacks)
     [loader] = [s for s in stacks if s.pid == PID and s.tid == 5212]
     assert counts.of(loader).unique and counts.of(loader).processes == 1
