@@ -25,6 +25,7 @@ from ..memory import ProcessInfo, RegionKind
 from ..rules import RuleSet
 from ..wording import plural
 from ..yara_scan import YaraScanner
+from .collector import paced_collector
 from .findings import finding_from_match
 from .model import Analysis, OpenedProcess, ProcessResult, RuleInfo, Source
 from .progress import NullProgress, Progress
@@ -58,7 +59,11 @@ class AnalysisOptions:
 
 def analyze(source: Source, options: AnalysisOptions, progress: Progress | None = None) -> Analysis:
     """The whole job on ``source``; a bad process or thread becomes a note, never an exception."""
-    progress = progress or NullProgress()
+    with paced_collector():
+        return _analyze(source, options, progress or NullProgress())
+
+
+def _analyze(source: Source, options: AnalysisOptions, progress: Progress) -> Analysis:
     result = Analysis(source.info, __version__, dt.datetime.now(dt.timezone.utc),
                       rule_dirs=[str(d) for d in options.rule_dirs])
     opened = _open_all(source, progress)

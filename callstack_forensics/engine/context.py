@@ -36,6 +36,9 @@ class ProcessContext:
     decoder64: CallSiteDecoder = field(default_factory=lambda: CallSiteDecoder(64))
     decoder32: CallSiteDecoder = field(default_factory=lambda: CallSiteDecoder(32))
     thunk_resolvers: dict = field(default_factory=dict)  # bits -> consistency.ThunkResolver
+    # what depends on an address alone, worked out once per process (decorate.make_frame, call_check)
+    frame_descriptions: dict = field(default_factory=dict)  # (address, is return address, bits) -> Frame
+    call_checks: dict = field(default_factory=dict)  # (return address, bits) -> CallCheck
 
     def __post_init__(self) -> None:
         self.cache = PageCache(self.memory)
@@ -73,7 +76,15 @@ class ProcessContext:
         return self.code_state(address) is True
 
     def call_check(self, return_address: int, bits: int = 64) -> CallCheck:
-        """The call that ends at ``return_address``, and whether the bytes could tell."""
+        """The call that ends at ``return_address``, and whether the bytes could tell (decoded
+        once per address: scans and unwinds ask about the same return addresses again and again)."""
+        key = (return_address, bits)
+        known = self.call_checks.get(key)
+        if known is None:
+            known = self.call_checks[key] = self._decode_call(return_address, bits)
+        return known
+
+    def _decode_call(self, return_address: int, bits: int) -> CallCheck:
         leading = self.cache.leading(return_address, MAX_CALL_LENGTH)
         site = None
         if len(leading) >= 2:

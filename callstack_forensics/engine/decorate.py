@@ -22,19 +22,41 @@ def make_frame(
 
     For a return address the call before it is decoded (``call_verified``); frame 0
     is the thread's own instruction pointer, so it has no call to verify.
+
+    All of that depends on the address alone (the process's memory does not change under the
+    analysis), and the same return addresses come back in thread after thread (every worker of
+    a thread pool waits in the same frames), so it is worked out once per process and address:
+    each frame still gets its own :class:`Frame`, which the walker goes on to amend.
     """
+    key = (address, is_return_address, bits)
+    known = ctx.frame_descriptions.get(key)
+    if known is None:
+        known = ctx.frame_descriptions[key] = _describe(ctx, address, is_return_address, bits)
+    module = known.module
+    return Frame(
+        index=index, address=address, method=method, symbol_info=known.symbol_info,
+        module=None if module is None else ModuleRef(module.name, module.path, module.base, module.linked),
+        region_kind=known.region_kind, protection=known.protection,
+        allocation_private_bytes=known.allocation_private_bytes, call_verified=known.call_verified,
+        trust=trust, call_target=known.call_target, call_instruction=known.call_instruction,
+        callsite_leading_bytes=known.callsite_leading_bytes,
+        callsite_trailing_bytes=known.callsite_trailing_bytes, stack_pointer=stack_pointer,
+        is_32bit=bits == 32, note=known.note,
+    )
+
+
+def _describe(ctx: ProcessContext, address: int, is_return_address: bool, bits: int) -> Frame:
+    """Every field of a frame at ``address`` that depends on the address alone."""
     module = ctx.module(address)
     region = ctx.region(address)
     image = ctx.image_of(module)
     lookup = address - 1 if is_return_address else address
     frame = Frame(
-        index=index,
+        index=0,
         address=address,
-        method=method,
+        method=FoundBy.UNWOUND,
         symbol_info=symbolize(address, lookup, module, image, region),
-        stack_pointer=stack_pointer,
         is_32bit=bits == 32,
-        trust=trust,
     )
     if module is not None:
         frame.module = ModuleRef(module.name, module.path, module.base, module.linked)

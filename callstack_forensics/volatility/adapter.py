@@ -266,7 +266,8 @@ class VolatilityProcess(ProcessMemory):
         through Volatility's objects, which say member by member what is missing."""
         try:
             root = self._proc.get_vad_root()
-            layer = FastReads(self._context.layers[root.vol.layer_name])
+            layer = (self._kernel_layer if root.vol.layer_name == self._kernel.layer_name
+                     else FastReads(self._context.layers[root.vol.layer_name]))
             type_name = root.vol.type_name.split(constants.BANG)[-1]
             layout = self._kernel_wide(("vad_layout", type_name, layer.address_mask), lambda: VadLayout.resolve(
                 self._context, self._kernel.symbol_table_name, type_name, layer.address_mask))
@@ -481,7 +482,10 @@ class VolatilityProcess(ProcessMemory):
 
     @cached_property
     def _kernel_layer(self) -> FastReads:
-        return FastReads(self._context.layers[self._kernel.layer_name])
+        """One per image: the kernel's pages (ETHREADs, tokens, VADs) are the same for every process,
+        and so are the translations FastReads keeps."""
+        name = self._kernel.layer_name
+        return self._kernel_wide(("fast_reads", name), lambda: FastReads(self._context.layers[name]))
 
     @cached_property
     def _thread_layout(self) -> ThreadLayout | None:

@@ -4,22 +4,40 @@ Why: nearly every read the analysis makes is small and inside one page (a VAD no
 members, a trap frame, a stack page), and Volatility's ``read`` goes through its ``mapping``
 generator, a chunk loop and checks meant for reads that span pages: several times the cost of
 the translation itself, paid tens of thousands of times per image. Here such a read is the same
-two steps that path ends in: the layer's own ``_translate`` (its cached page-table walk) and one
-read of the layer below, after the same validity check. Anything else (a read across a page, a
-padded or empty read, any failure on the way) goes to the layer's own ``read``, so the bytes,
-and every exception with its address, stay exactly Volatility's.
+two steps that path ends in: the layer's own ``_translate`` (its page-table walk) and one read of
+the layer below, after the same validity check. Anything else (a read across a page, a padded or
+empty read, any failure on the way) goes to the layer's own ``read``, so the bytes, and every
+exception with its address, stay exactly Volatility's.
+
+Two costs remain in those steps, and both are paid again for every read of a page already read
+(an ETHREAD's members, a VAD tree's nodes, a stack page unwound frame by frame):
+
+- the translation, ~10 us through Volatility's walk: a page's translation is kept here, since the
+  image does not change under the analysis;
+- the read of a raw file below, a lock, a seek and a buffered read in Volatility's file layer:
+  where that layer is a plain file on disk, the same bytes come from one ``os.pread`` on its
+  descriptor. Any other layer below (a crash dump's, LiME's, a compressed or remote file's)
+  keeps its own ``read``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import os
+import stat
+from typing import Any, Callable
+
+PAGE = 0x1000
+MAX_SPAN = 16 * PAGE  # longer reads (a module's headers, a whole region) take the layer's path
+MAX_PAGES = 1 << 16  # translations kept per layer (a few MiB); past it the table starts afresh
+
+BelowRead = Callable[[int, int], bytes]
 
 
 class FastReads:
     """A Volatility translation layer whose one-page reads take the short path; everything else
     (attributes, other methods) is the layer's own."""
 
-    __slots__ = ("layer", "_translate", "_layers")
+    __slots__ = ("layer", "_translate", "_layers", "_pages", "_below")
 
     def __init__(self, layer: Any) -> None:
         self.layer = layer
@@ -28,26 +46,108 @@ class FastReads:
         self._layers = getattr(context, "layers", None)
         if self._layers is None:
             self._translate = None
+        self._pages: dict[int, tuple[BelowRead, int]] = {}  # virtual page -> (read below, its physical page)
+        self._below: dict[str, BelowRead] = {}
 
     def read(self, offset: int, length: int, pad: bool = False) -> bytes:
         if self._translate is not None and not pad and length > 0:
-            data = self._one_page(offset, length)
+            if (offset & (PAGE - 1)) + length <= PAGE:
+                data = self._one_page(offset, length)
+            else:
+                data = self._pages_of(offset, length)
             if data is not None:
                 return data
         return self.layer.read(offset, length, pad)
 
+    def _pages_of(self, offset: int, length: int) -> bytes | None:
+        """A read across pages (an _ETHREAD, a VAD node on a boundary) as one short read per page,
+        joined as Volatility's own read joins its chunks; None at the first piece that fails."""
+        if length > MAX_SPAN:
+            return None
+        pieces = []
+        end = offset + length
+        while offset < end:
+            size = min(end, (offset | (PAGE - 1)) + 1) - offset
+            piece = self._one_page(offset, size)
+            if piece is None:
+                return None
+            pieces.append(piece)
+            offset += size
+        return b"".join(pieces)
+
     def _one_page(self, offset: int, length: int) -> bytes | None:
+        within = offset & (PAGE - 1)
+        known = self._pages.get(offset - within)
         try:
-            mapped, page_size, name = self._translate(offset)
-            if offset % page_size + length > page_size:
-                return None
-            below = self._layers[name]
-            if not below.is_valid(mapped, length):
-                return None
-            data = below.read(mapped, length)
+            if known is not None:
+                data = known[0](known[1] + within, length)
+            else:
+                data = self._translated(offset, length)
         except Exception:  # the layer's own read says what went wrong, in its own words
             return None
-        return data if len(data) == length else None
+        return data if data is not None and len(data) == length else None
+
+    def _translated(self, offset: int, length: int) -> bytes | None:
+        mapped, page_size, name = self._translate(offset)
+        if offset % page_size + length > page_size:
+            return None
+        read = self._below_read(name)
+        data = read(mapped, length)
+        if len(data) == length:
+            if len(self._pages) >= MAX_PAGES:
+                self._pages.clear()
+            within = offset & (PAGE - 1)
+            self._pages[offset - within] = (read, mapped - within)
+        return data
+
+    def _below_read(self, name: str) -> BelowRead:
+        read = self._below.get(name)
+        if read is None:
+            read = self._below[name] = below_reader(self._layers[name])
+        return read
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.layer, name)
+
+
+def below_reader(layer: Any) -> BelowRead:
+    """How to read ``layer`` once a translation has landed in it: Volatility's validity check,
+    then a ``pread`` on the file when the layer is a plain file, else the layer's own ``read``.
+    A read that comes back short is left to the caller, which then takes the layer's own path."""
+    descriptor = _plain_file(layer)
+    is_valid = layer.is_valid
+    if descriptor is None:
+        def read(offset: int, length: int) -> bytes:
+            if not is_valid(offset, length):
+                raise ValueError("outside the layer below")
+            return layer.read(offset, length)
+        return read
+
+    def pread(offset: int, length: int) -> bytes:
+        if not is_valid(offset, length):
+            raise ValueError("outside the layer below")
+        return os.pread(descriptor, length, offset)
+    return pread
+
+
+def _plain_file(layer: Any) -> int | None:
+    """The descriptor of the file a Volatility file layer reads, when it is one ``pread`` can read
+    the same bytes from: a regular file of exactly the layer's size (what Volatility opened, so a
+    file it decompressed is the decompressed copy). None for anything else."""
+    if type(layer).__name__ != "FileLayer" or not hasattr(layer, "_file"):
+        return None
+    try:
+        descriptor = layer._file.fileno()
+        status = os.fstat(descriptor)
+        size = layer.maximum_address + 1
+    except Exception:  # no descriptor (a remote or in-memory file), or a layer without a size
+        return None
+    if not stat.S_ISREG(status.st_mode) or status.st_size != size:
+        return None
+    probe = min(size, PAGE)
+    try:
+        if os.pread(descriptor, probe, 0) != layer.read(0, probe):
+            return None
+    except Exception:
+        return None
+    return descriptor

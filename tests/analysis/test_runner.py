@@ -117,3 +117,21 @@ def test_thread_notes_are_grouped_by_reason():
     result = analyze(ListSource([OpenedProcess(memory.process, memory)]), AnalysisOptions())
     grouped = [n for n in result.notes if "system thread" in n]
     assert len(grouped) == 1 and "12 threads" in grouped[0] and "and 4 more" in grouped[0]
+
+
+def test_the_collector_is_paced_for_the_analysis_and_put_back_after_it():
+    import gc
+
+    from callstack_forensics.analysis.collector import ANALYSIS_THRESHOLDS
+
+    seen = []
+    before = gc.get_threshold()
+    gc.set_threshold(700, 10, 10)
+    try:
+        analyze(ListSource([process(4, 0, "System")]), AnalysisOptions(on_listed=lambda _: seen.append(gc.get_threshold())))
+        assert seen == [ANALYSIS_THRESHOLDS] and gc.get_threshold() == (700, 10, 10)
+        gc.set_threshold(100_000, 10, 1000)  # a caller that already collects less often keeps its pace
+        analyze(ListSource([process(4, 0, "System")]), AnalysisOptions(on_listed=lambda _: seen.append(gc.get_threshold())))
+        assert seen[-1] == (100_000, 20, 1000) and gc.get_threshold() == (100_000, 10, 1000)
+    finally:
+        gc.set_threshold(*before)

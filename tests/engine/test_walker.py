@@ -173,3 +173,20 @@ def test_partial_pages_are_read_as_asked():
     cache = PageCache(proc)
     assert cache.u64(RSP0) == 0x1234
     assert cache.try_read(RSP0 - 16, 8) is None
+
+
+def test_threads_at_the_same_addresses_share_descriptions_but_never_frames():
+    """Frame descriptions are worked out once per process and address (decorate.make_frame); a
+    second thread stopped at the same return addresses gets equal frames, as objects of its own,
+    so that what the walker amends on one thread's frame never shows on another's."""
+    proc = make_process()
+    [first_thread] = proc.threads()
+    proc.add_thread(ThreadInfo(8, dict(first_thread.registers), stack_base=first_thread.stack_base,
+                               stack_limit=first_thread.stack_limit))
+    first, second = walk_process(proc, WalkOptions())
+    assert [f.to_ecs() for f in first.frames] == [f.to_ecs() for f in second.frames]
+    for one, other in zip(first.frames, second.frames):
+        assert one is not other and (one.module is None or one.module is not other.module)
+    first.frames[1].note = "amended on the first thread only"
+    first.frames[1].module.name = "changed.dll"
+    assert second.frames[1].note is None and second.frames[1].module.name == "synth.dll"

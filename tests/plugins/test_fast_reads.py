@@ -1,0 +1,94 @@
+"""FastReads serves exactly Volatility's bytes, and fails exactly where Volatility's read fails.
+
+Its short path keeps each page's translation and reads a raw file with ``pread``; a kept
+translation, a read across pages, a read of a page the tables do not map, a read off the end
+of the file: each must give the bytes, or the refusal, of the layer's own ``read``. Checked
+on every process of a forged image, at the addresses an analysis reads (stacks, TEBs, module
+headers, the kernel's threads) and at the edges of pages.
+"""
+
+from __future__ import annotations
+
+import random
+
+from volatility3.framework import exceptions
+
+from callstack_forensics.volatility.fastread import FastReads, below_reader
+from callstack_forensics.volatility.session import VolatilitySettings, open_image
+
+
+def _outcome(read, address: int, size: int):
+    try:
+        return read(address, size, False)
+    except exceptions.InvalidAddressException as exc:
+        return ("refused", type(exc).__name__)
+
+
+def _probes(memory, rng: random.Random) -> list[tuple[int, int]]:
+    """Addresses in and around every region and module: inside pages, across them, at their ends."""
+    probes = []
+    for region in memory.regions():
+        for start in (region.start, region.end - 0x1000, (region.start + region.end) // 2 & ~0xFFF):
+            for offset, size in ((0, 8), (0xFF8, 16), (0x800, 0x1000), (rng.randrange(0x1000), rng.randrange(1, 0x3000))):
+                probes.append((start + offset, size))
+    for module in memory.modules():
+        probes += [(module.base, 0x40), (module.base + 0x3C, 4), (module.base + 0xFFC, 8)]
+    return probes
+
+
+def test_every_read_equals_volatilitys_own(scenario_image):
+    image = scenario_image("sleep_obfuscation_contexts")
+    source = open_image(image, VolatilitySettings(symbols=[image.parent / "symbols"]), lambda *_: None)
+    rng = random.Random(7)
+    compared = refused = 0
+    for opened in source.processes():
+        memory = opened.memory
+        if memory is None:
+            continue
+        fast = memory._layer
+        assert isinstance(fast, FastReads)
+        for address, size in _probes(memory, rng) * 2:  # twice: the second time from kept translations
+            expected = _outcome(fast.layer.read, address, size)
+            assert _outcome(fast.read, address, size) == expected, f"{opened.info.name} {address:#x}+{size:#x}"
+            compared += 1
+            refused += isinstance(expected, tuple)
+        assert fast._pages, "no translation was kept"
+    assert compared > 1000 and 0 < refused < compared
+
+
+def test_the_kernel_layer_is_read_through_pread_and_shared_by_every_process(scenario_image):
+    image = scenario_image("sleep_obfuscation_contexts")
+    source = open_image(image, VolatilitySettings(symbols=[image.parent / "symbols"]), lambda *_: None)
+    memories = [o.memory for o in source.processes() if o.memory is not None]
+    kernel = {id(m._kernel_layer) for m in memories}
+    assert len(kernel) == 1
+    layer = memories[0]._kernel_layer
+    threads = [t for m in memories for t in m.threads()]
+    assert threads and layer._pages
+    below = {read.__name__ for read, _ in layer._pages.values()}
+    assert below == {"pread"}  # the forged image is a plain raw file
+
+
+def test_a_layer_that_is_not_a_plain_file_keeps_its_own_read():
+    class Segments:
+        """A layer below of another kind (a crash dump's): its own read, after its validity check."""
+
+        def __init__(self) -> None:
+            self.reads = []
+
+        def is_valid(self, offset: int, length: int) -> bool:
+            return offset + length <= 0x2000
+
+        def read(self, offset: int, length: int, pad: bool = False) -> bytes:
+            self.reads.append((offset, length))
+            return bytes(length)
+
+    layer = Segments()
+    read = below_reader(layer)
+    assert read(0x100, 8) == bytes(8) and layer.reads == [(0x100, 8)]
+    try:
+        read(0x1FFC, 8)
+    except ValueError:
+        pass
+    else:
+        raise AssertionError("a read past the layer's end was served")
