@@ -89,7 +89,11 @@ def test_ctrl_c_keeps_what_finished_and_the_same_command_resumes(fleet, tmp_path
     sources = [*fleet.benign[1:], fleet.attack, fleet.extra, fleet.benign[0]]
     cmd = [str(CLI), "fleet", *map(str, sources), "-o", str(tmp_path / "case"), "--workers", "1",
            "--cache-dir", str(tmp_path / "cache")] + [arg for s in fleet.symbols for arg in ("--symbols", str(s))]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    # Ctrl-C as a terminal's foreground job gets it: a test suite started in the background of a
+    # non-interactive shell (`make test &`, nohup) runs with SIGINT ignored, as POSIX shells start
+    # asynchronous commands, and a child inherits that, so the CLI is given the default back
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=_sigint_default)
     try:
         deadline = time.monotonic() + 300
         for line in proc.stderr:  # the first source's "done" line, then Ctrl-C as a terminal sends it
@@ -108,3 +112,7 @@ def test_ctrl_c_keeps_what_finished_and_the_same_command_resumes(fleet, tmp_path
     again = subprocess.run(cmd + ["--json", "-q"], capture_output=True, text=True, timeout=600)
     summary = json.loads(again.stdout)
     assert (summary["already"], summary["analysed"]) == (len(kept), len(sources) - len(kept))
+
+
+def _sigint_default() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
