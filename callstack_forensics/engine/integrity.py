@@ -163,7 +163,7 @@ def _start_checks(ctx: ProcessContext, frames: list[Frame], thread: ThreadInfo) 
     image = ctx.image_of(module)
     name = None
     if module is not None and image is not None:
-        export = next((e for e in image.exports if e.rva == start - module.base), None)
+        export = image.export_at(start - module.base)
         name = export.name if export else None
     if name in LOAD_LIBRARY:
         out.append(IntegrityFailure("suspicious_start", (), f"the thread starts at {module.name}!{name}: a remote "

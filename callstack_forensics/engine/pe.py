@@ -158,6 +158,11 @@ class PeImage:
         i = bisect.bisect_right(self._export_rvas, rva) - 1
         return self.exports[i] if i >= 0 else None
 
+    def export_at(self, rva: int) -> Export | None:
+        """The first export (in table order, which is by RVA) at exactly ``rva``, or None."""
+        i = bisect.bisect_left(self._export_rvas, rva)
+        return self.exports[i] if i < len(self._export_rvas) and self._export_rvas[i] == rva else None
+
     def export_named(self, name: str) -> Export | None:
         for export in self.exports:
             if export.name == name:

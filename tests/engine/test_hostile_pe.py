@@ -226,3 +226,14 @@ def test_an_image_whose_header_cannot_be_parsed_is_a_frame_note():
         parse_image(reader(image))
     stack = walk_image(image)
     assert stack.frames[0].note.startswith("module not parsed: bad PE header")
+
+
+def test_the_export_at_an_rva_is_the_first_in_table_order_as_a_linear_search_finds_it():
+    """``export_at`` (a binary search, once per thread start) names what ``next(e for e in
+    exports if e.rva == rva)`` named: the named alias before an ordinal-only one, None between."""
+    aliases = [*EXPORTS, ("SynthAlias", 0x1100), ("ZwSynthWait", 0x1000)]
+    image = parse_image(reader(build_pe(code_bytes(), FUNCS, aliases)))
+    rvas = {e.rva for e in image.exports}
+    assert len(image.exports) > len(rvas)  # aliases share an RVA
+    for rva in [*sorted(rvas), 0x1001, 0x10FF, 0x1301, 0, 0x7FFFFFFF]:
+        assert image.export_at(rva) == next((e for e in image.exports if e.rva == rva), None)
