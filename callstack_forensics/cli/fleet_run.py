@@ -13,7 +13,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from ..fleet.cluster import ClusterSpec, connect, describe
+from ..fleet.cluster import ClusterSpec, connect, describe, start_worker_server
 from ..fleet.inputs import expand
 from ..fleet.prevalence import fleet_hosts, open_store
 from ..fleet.report import write_fleet_report
@@ -29,6 +29,8 @@ def run_case(arguments: list[str], case_dir: Path, opts: common.RunOptions, sche
              workers: int | None, timeout: float | None, with_reports: bool, console: Console) -> dict[str, Any]:
     """Run the fleet; returns the summary that ``--json`` prints."""
     common.check_folders(opts)
+    if scheduler is None:
+        start_worker_server()  # the local workers' imports start now, beside the client's own work
     common.analysis_options(opts)  # the rules load here, once, before a cluster is started for nothing
     inputs = expand(arguments, exclude=case_dir)
     store = CaseStore(case_dir)

@@ -95,31 +95,41 @@ WORKER_PRELOAD = ("distributed", "callstack_forensics.fleet.task", "callstack_fo
                   "callstack_forensics.report", "volatility3.framework")
 
 
-@contextmanager
-def _forked_from_a_warm_server() -> Iterator[None]:
-    """Start the local workers from multiprocessing's fork server, with the analysis already
-    imported in it, instead of Dask's default of a fresh interpreter per worker ("spawn").
+def start_worker_server() -> bool:
+    """Start the fork server the local workers will come from, importing Dask and the analysis in
+    it, and return at once (False where the platform has none): called first thing in a run, its
+    imports overlap the client's own start instead of preceding the cluster's.
 
-    Why: a worker started fresh imports Dask, this package and Volatility before its first task,
-    a second or two per worker on every run (and again for each worker a crash replaces); on a
-    fleet of small sources that was a third of the run. A fork server is a single-threaded
-    process started once for the run: forking from it is as safe as spawning (never a fork of
-    this multi-threaded client), and each worker starts with the imports done. Where there is
-    no fork server (not Unix), the workers are spawned as before."""
+    Why a fork server: a worker started fresh ("spawn", Dask's default) imports Dask, this package
+    and Volatility before its first task, a second or two per worker on every run (and again for
+    each worker a crash replaces); on a fleet of small sources that was a third of the run. A fork
+    server is a single-threaded process started once for the run: forking from it is as safe as
+    spawning (never a fork of this multi-threaded client), and each worker starts with the imports
+    done. It is started with Ctrl-C ignored, as the workers must be (see :func:`sigint_ignored`).
+
+    Dask sets its own preload list on the fork server when it first asks for the context, but a
+    list only counts when the server starts: started here, with Dask's list and ours, it keeps both."""
     import multiprocessing
-
-    import dask
+    from multiprocessing import forkserver
 
     if "forkserver" not in multiprocessing.get_all_start_methods():
+        return False
+    multiprocessing.get_context("forkserver").set_forkserver_preload([*DASK_PRELOAD, *WORKER_PRELOAD])
+    with sigint_ignored():
+        forkserver.ensure_running()
+    return True
+
+
+@contextmanager
+def _forked_from_a_warm_server() -> Iterator[None]:
+    """Dask told to start its workers from the fork server (:func:`start_worker_server`), started
+    here if the run did not start it earlier; spawned as before where there is none."""
+    if not start_worker_server():
         yield
         return
-    with dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"}):
-        from distributed.utils import get_mp_context
+    import dask
 
-        # Dask sets its own preload list on the fork server once, when it first asks for the
-        # context: ask first, then add the analysis to the list it set
-        context = get_mp_context()
-        context.set_forkserver_preload([*DASK_PRELOAD, *WORKER_PRELOAD])
+    with dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"}):
         yield
 
 
