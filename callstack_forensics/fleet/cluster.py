@@ -60,17 +60,18 @@ def connect(spec: ClusterSpec) -> Iterator["Client"]:
             client.close()
         return
     workers = spec.workers or usable_cores()
-    try:
-        with sigint_ignored(), _forked_from_a_warm_server():
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                                   memory_limit=spec.memory_limit, silence_logs=logging.ERROR)
-    except (OSError, ValueError, RuntimeError) as exc:
-        raise ClusterError(f"cannot start a local Dask cluster of {workers} workers ({exc})") from exc
-    try:
-        with Client(cluster) as client:
-            yield client
-    finally:
-        cluster.close()
+    with _forked_from_a_warm_server():  # for the cluster's life: a worker that dies is replaced the same way
+        try:
+            with sigint_ignored():
+                cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                                       memory_limit=spec.memory_limit, silence_logs=logging.ERROR)
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise ClusterError(f"cannot start a local Dask cluster of {workers} workers ({exc})") from exc
+        try:
+            with Client(cluster) as client:
+                yield client
+        finally:
+            cluster.close()
 
 
 @contextmanager
@@ -91,7 +92,7 @@ def sigint_ignored() -> Iterator[None]:
 # What Dask preloads in its own fork server (distributed.versions' required packages)
 DASK_PRELOAD = ("distributed", "dask", "msgpack", "cloudpickle", "tornado", "toolz")
 # What a worker process needs for a task, imported once in the fork server and inherited by every worker
-WORKER_PRELOAD = ("distributed", "callstack_forensics.fleet.task", "callstack_forensics.volatility.session",
+WORKER_PRELOAD = ("callstack_forensics.fleet.task", "callstack_forensics.volatility.session",
                   "callstack_forensics.report", "volatility3.framework")
 
 
