@@ -26,6 +26,7 @@ from ..analysis.progress import NullProgress
 from ..cli import common
 from ..memory import ProcessMemory
 from ..sources import SourceError
+from ..volatility.caches import release_volatility_caches
 from .deadline import SourceTimeout, deadline
 from .hostname import HostName, host_name
 from .store import DONE, FAILED_STATUS, FileStamp, parquet_bytes
@@ -90,6 +91,8 @@ def run_source(job: SourceJob, known: frozenset[str] = frozenset()) -> SourceOut
         outcome.status, outcome.error = FAILED_STATUS, str(exc).removeprefix(f"{job.stamp.path}: ")
     except Exception as exc:  # the source's failure, never the fleet's: say where it broke
         outcome.status, outcome.error = FAILED_STATUS, _describe(exc)
+    finally:
+        release_volatility_caches()  # a worker goes on to other sources: let this one's image go
     outcome.seconds = round(time.monotonic() - started, 3)
     outcome.peak_rss = peak_rss()
     if outcome.status != DONE:
