@@ -103,7 +103,7 @@ def run_cmd(
 
 
 def run_errors() -> tuple[type[Exception], ...]:
-    from ..fleet import FLEET_ERRORS
+    from ..fleet.errors import FLEET_ERRORS
     from ..sources import SourceError
 
     return (*FLEET_ERRORS, SourceError)

@@ -28,6 +28,11 @@ _MAX_RUNS = 100
 
 
 
+def warm_parser() -> None:
+    """Build the parser tables now (a process that forks workers gives them the built parser)."""
+    _lark()
+
+
 @functools.cache
 def _lark() -> Lark:
     grammar = resources.files(__package__).joinpath("eql.lark").read_text(encoding="utf-8")

@@ -4,15 +4,11 @@ prevalence of every stack across hosts (DuckDB).
 - ``inputs``: SOURCES arguments (files, folders, globs) to files.
 - ``task``: one source on a worker -> tables and a case report (never raises).
 - ``cluster``/``runner``: the Dask side: a local or remote cluster, one task per source, resume.
+- ``worker_server``: what the local workers' fork server does beyond importing (warm, quick exit).
 - ``store``/``tables``/``shape``/``hostname``: what is written, per source, atomically.
 - ``prevalence``/``report``/``export``: reading the store: SQL, the fleet report, ECS ndjson.
+- ``errors``: the errors a person can cause, each one clear message.
+
+The package itself imports nothing: the CLI's entry point reaches ``cluster`` before it has paid
+for DuckDB, pyarrow or the analysis, so the workers' fork server starts first thing in a run.
 """
-
-from .cluster import ClusterError
-from .inputs import InputError
-from .prevalence import QueryError
-from .store import StoreError
-
-FLEET_ERRORS: tuple[type[Exception], ...] = (ClusterError, InputError, QueryError, StoreError)
-
-__all__ = ["FLEET_ERRORS"]

@@ -91,9 +91,8 @@ def sigint_ignored() -> Iterator[None]:
 
 # What Dask preloads in its own fork server (distributed.versions' required packages)
 DASK_PRELOAD = ("distributed", "dask", "msgpack", "cloudpickle", "tornado", "toolz")
-# What a worker process needs for a task, imported once in the fork server and inherited by every worker
-WORKER_PRELOAD = ("callstack_forensics.fleet.task", "callstack_forensics.volatility.session",
-                  "callstack_forensics.report", "volatility3.framework")
+# The server's preparation (imports, warm caches, collector); first, so Dask's are imported by it
+WORKER_PRELOAD = ("callstack_forensics.fleet.worker_server",)
 
 
 def start_worker_server() -> bool:
@@ -115,7 +114,7 @@ def start_worker_server() -> bool:
 
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return False
-    multiprocessing.get_context("forkserver").set_forkserver_preload([*DASK_PRELOAD, *WORKER_PRELOAD])
+    multiprocessing.get_context("forkserver").set_forkserver_preload([*WORKER_PRELOAD, *DASK_PRELOAD])
     with sigint_ignored():
         forkserver.ensure_running()
     return True
