@@ -1,10 +1,16 @@
 """The fleet's figures for `make bench`: sources per minute on the local Dask cluster against the
 same sources analysed one after another, and each worker's peak memory.
 
-The baseline is strict: one process running exactly the fleet's task (hash, analyse, tables, case
-report) on each source in turn, with no interpreter start per source. The fleet is timed as a
-person runs it, the whole ``callstack-forensics fleet`` command: starting the local cluster, the
-tasks, writing the store and the fleet report, stopping the cluster.
+Both sides are timed the same way, as a command a person runs, from its start to its exit:
+- the fleet: the whole ``callstack-forensics fleet`` command (its imports, starting the local
+  cluster, the tasks, writing the store and the fleet report, stopping the cluster);
+- one after another: one process that imports the analysis once and runs exactly the fleet's
+  task (hash, analyse, tables, case report) on each source in turn (``bench_fleet_sequence``):
+  no interpreter start per source, so the baseline is a single ``analyze`` of them all, the
+  fastest sequential run there could be.
+Both find Volatility's symbol cache and the page cache warm (an untimed pass first). The same
+in-process sequence, timed without its process start and imports, is reported beside them: it
+is what the fleet's start-up costs on sources this small.
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ class FleetFigures:
     store_bytes: int
     task_s: float  # the tasks' own wall times added up: over fleet_s, how many ran at once on average
     load: str
+    in_process_s: float  # the sequence in the timing process itself, start-up not counted
 
     @property
     def speedup(self) -> float:
@@ -77,9 +84,10 @@ def measure(folder: Path) -> FleetFigures:
     opts = common.RunOptions(symbols=symbols, cache_dir=cache)
     for source in sources:  # warm Volatility's symbol cache and the page cache for both alike
         run_source(SourceJob(FileStamp.of(source), opts))
-    sequential, fleet, summaries = [], [], []
+    sequential, in_process, fleet, summaries = [], [], [], []
     for _ in range(ROUNDS):
-        sequential.append(one_after_another(sources, opts))
+        sequential.append(one_after_another(sources, symbols, cache))
+        in_process.append(in_this_process(sources, opts))
         seconds, summary = on_the_cluster(sources, symbols, cache, folder / "case")
         fleet.append(seconds)
         summaries.append(summary)
@@ -87,10 +95,24 @@ def measure(folder: Path) -> FleetFigures:
     size = sum(p.stat().st_size for p in (folder / "case" / "store").rglob("*.parquet"))
     peak = {k: max(s["peak_rss_per_worker"].get(k, 0) for s in summaries) for k in summary["peak_rss_per_worker"]}
     return FleetFigures(len(sources), statistics.median(sequential), statistics.median(fleet), len(peak), peak, size,
-                        summary["task_seconds"], load)
+                        summary["task_seconds"], load, statistics.median(in_process))
 
 
-def one_after_another(sources: list[Path], opts: common.RunOptions) -> float:
+def one_after_another(sources: list[Path], symbols: list[Path], cache: Path) -> float:
+    """The baseline command, timed whole as the fleet's is."""
+    cmd = [sys.executable, "-m", "tests.bench_fleet_sequence", "--cache-dir", str(cache), *map(str, sources)]
+    for path in symbols:
+        cmd += ["--symbols", str(path)]
+    started = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, cwd=ROOT)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"one after another failed: {done.stderr[-2000:]}")
+    return seconds
+
+
+def in_this_process(sources: list[Path], opts: common.RunOptions) -> float:
+    """The same sequence in this (warm) process: no start-up, imports or parser build counted."""
     started = time.perf_counter()
     for source in sources:
         outcome = run_source(SourceJob(FileStamp.of(source), opts))
@@ -123,9 +145,10 @@ def fleet_section(figures: FleetFigures) -> tuple[list[str], list[str]]:
         "",
         f"{figures.sources} sources: {len(HOSTS)} forged images (benign desktops on three kernel layouts and three "
         f"attack scenarios, {RAM} of RAM each, written sparse) and "
-        f"{figures.sources - len(HOSTS)} real minidumps (`../shared/realdata`). One after another: one process running "
-        "the fleet's own task (hash, analyse, tables, case report) on each in turn. The fleet: the whole "
-        f"`callstack-forensics fleet` command, local cluster start and stop included, {figures.workers} workers. "
+        f"{figures.sources - len(HOSTS)} real minidumps (`../shared/realdata`). Both timed as commands, from start "
+        "to exit. One after another: one process running the fleet's own task (hash, analyse, tables, case report) "
+        "on each in turn, its imports once. The fleet: the whole `callstack-forensics fleet` command, local cluster "
+        f"start and stop included, {figures.workers} workers. "
         f"Load average before: {figures.load} (2 cores shared with other work: wall times carry it).",
         "",
         "| measure | one after another | fleet |",
@@ -133,6 +156,8 @@ def fleet_section(figures: FleetFigures) -> tuple[list[str], list[str]]:
         f"| wall time (median of {ROUNDS}) | {figures.sequential_s:.1f} s | {figures.fleet_s:.1f} s |",
         f"| sources per minute | {figures.per_minute(figures.sequential_s):.1f} | {figures.per_minute(figures.fleet_s):.1f} |",
         f"| speed-up | | {figures.speedup:.2f}x |",
+        f"| the sequence inside an already started process (no start-up, imports or parser build) | "
+        f"{figures.in_process_s:.1f} s | {figures.in_process_s / figures.fleet_s:.2f}x |",
         f"| tasks running at once (their wall times added up / the fleet's) | | {figures.task_s / figures.fleet_s:.2f} |",
         f"| peak memory per worker (max over workers) | | {peak:.0f} MiB |",
         f"| case store (Parquet, all tables) | | {figures.store_bytes / 2**20:.2f} MiB |",
