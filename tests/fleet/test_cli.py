@@ -123,21 +123,23 @@ def test_local_workers_start_from_the_fork_server_with_the_analysis_imported(tmp
     """The local cluster's workers are forked from a fork server that imported the analysis once
     (cluster.WORKER_PRELOAD), not spawned as fresh interpreters that each import it again: checked
     on a worker before it has run any task, in a process of its own as the CLI would start it. The
-    worker inherits the server's imports frozen (its collector skips them) and the parser built."""
+    worker inherits the server's imports frozen (its collector skips them) and the parser built,
+    and does not sample its tasks for a dashboard the local cluster does not have."""
     script = tmp_path / "probe.py"
     script.write_text(
         "import json, sys\n"
         "from callstack_forensics.fleet.cluster import ClusterSpec, connect\n"
-        "def probe():\n"
+        "def probe(dask_worker=None):\n"
         "    import gc, multiprocessing, sys\n"
         "    from callstack_forensics.eql.parser import _lark\n"
         "    return [multiprocessing.get_start_method(allow_none=True),\n"
         "            all(m in sys.modules for m in ('volatility3.framework', 'callstack_forensics.fleet.task')),\n"
-        "            gc.get_freeze_count() > 10000, _lark.cache_info().currsize == 1]\n"
+        "            gc.get_freeze_count() > 10000, _lark.cache_info().currsize == 1,\n"
+        "            'profile' in dask_worker.periodic_callbacks]\n"
         "if __name__ == '__main__':\n"
         "    with connect(ClusterSpec(workers=1)) as client:\n"
         "        print(json.dumps(list(client.run(probe).values())))\n")
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
-    [[method, preloaded, frozen, parser_built]] = json.loads(done.stdout)
-    assert (method, preloaded, frozen, parser_built) == ("forkserver", True, True, True)
+    [[method, preloaded, frozen, parser_built, profiled]] = json.loads(done.stdout)
+    assert (method, preloaded, frozen, parser_built, profiled) == ("forkserver", True, True, True, False)
