@@ -38,7 +38,9 @@ def collector_paused() -> Iterator[None]:
 
 
 def freeze_at_exit() -> None:
-    """Register the freeze; called first thing, so it runs last (exit handlers run in reverse)."""
+    """Register the freeze, once however often it is asked for (a plugin run many times in one
+    process); called first thing, it runs last (exit handlers run in reverse)."""
+    atexit.unregister(_collect_and_freeze)
     atexit.register(_collect_and_freeze)
 
 

@@ -22,6 +22,7 @@ from callstack_forensics.analysis.findings import finding_from_match
 from callstack_forensics.events.detections import matches_for_pids
 from callstack_forensics.rules import default_rules_dir, load_rules
 from callstack_forensics.volatility import collect, requirements
+from callstack_forensics.process_life import freeze_at_exit
 
 vollog = logging.getLogger(__name__)
 
@@ -72,6 +73,7 @@ class Detect(interfaces.plugins.PluginInterface):
             yield (0, values)
 
     def run(self) -> renderers.TreeGrid:
+        freeze_at_exit()  # vol exits after the plugin: without its last scan of the heap (~0.1 s)
         with_evidence = bool(self.config.get("evidence"))
         columns = [("Rule", str), ("Severity", str), ("PID", int), ("Process", str), ("TID", int),
                    ("Offset(V)", format_hints.Hex), ("Events", str), ("Frames", str), ("RuleId", str)]

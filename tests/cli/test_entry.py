@@ -65,3 +65,20 @@ def test_the_collector_is_back_on_after_the_start_up_imports():
         assert not gc.isenabled()  # as the caller had it
     finally:
         gc.enable()
+
+
+def test_the_quick_exit_is_registered_once_however_often_it_is_asked_for():
+    """A plugin asks at every run; a process that ran it three times collects once at exit."""
+    script = (
+        "import gc, os\n"
+        "collect = gc.collect\n"
+        "def counting(*args):\n"
+        "    os.write(2, b'collect\\n')\n"
+        "    return collect(*args)\n"
+        "gc.collect = counting\n"
+        "from callstack_forensics.process_life import freeze_at_exit\n"
+        "for _ in range(3):\n"
+        "    freeze_at_exit()\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines() == ["collect"]
