@@ -4,7 +4,7 @@ prevalence of every stack across hosts (DuckDB).
 - ``inputs``: SOURCES arguments (files, folders, globs) to files.
 - ``task``: one source on a worker -> tables and a case report (never raises).
 - ``cluster``/``runner``: the Dask side: a local or remote cluster, one task per source, resume.
-- ``worker_server``: what the local workers' fork server does beyond importing (warm, quick exit).
+- ``worker_server``: the local workers' fork server prepared (imports, parser, quick exit, frozen heap).
 - ``store``/``tables``/``shape``/``hostname``: what is written, per source, atomically.
 - ``prevalence``/``report``/``export``: reading the store: SQL, the fleet report, ECS ndjson.
 - ``errors``: the errors a person can cause, each one clear message.

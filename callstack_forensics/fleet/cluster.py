@@ -91,7 +91,8 @@ def sigint_ignored() -> Iterator[None]:
 
 # What Dask preloads in its own fork server (distributed.versions' required packages)
 DASK_PRELOAD = ("distributed", "dask", "msgpack", "cloudpickle", "tornado", "toolz")
-# The server's preparation (imports, warm caches, collector); first, so Dask's are imported by it
+# The server's preparation (imports, warm caches, collector), first; Dask's list stays after it, a
+# no-op unless the preparation failed to import
 WORKER_PRELOAD = ("callstack_forensics.fleet.worker_server",)
 
 

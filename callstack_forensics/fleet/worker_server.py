@@ -21,10 +21,11 @@ import gc
 import importlib
 
 from ..process_life import collector_paused, freeze_at_exit
+from .cluster import DASK_PRELOAD
 
-# What a worker needs for a task; Dask's own (distributed.versions' required packages) first
-NEEDED = ("distributed", "dask", "msgpack", "cloudpickle", "tornado", "toolz", "volatility3.framework",
-          "callstack_forensics.fleet.task", "callstack_forensics.volatility.session", "callstack_forensics.report")
+# What a worker needs for a task; Dask's own first
+NEEDED = (*DASK_PRELOAD, "volatility3.framework", "callstack_forensics.fleet.task",
+          "callstack_forensics.volatility.session", "callstack_forensics.report")
 
 
 def prepare() -> None:
