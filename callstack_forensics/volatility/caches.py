@@ -5,7 +5,7 @@ Why: several of Volatility's methods are ``functools.lru_cache``-wrapped at clas
 ``EPROCESS.add_process_layer``...). Their keys hold ``self``, so after an analysis ends they keep
 its layers alive, and through them its whole context: every symbol table it loaded. A process
 that analyses one image and exits never notices; a fleet worker analysing image after image
-carried ~550,000 objects of finished images (+90 MiB after six), which its garbage collector
+carried ~530,000 objects of finished images (~190 MiB after six), which its garbage collector
 walked again in every full collection. Emptying the caches between images frees them.
 
 Nothing here imports Volatility: the caches are found among the modules already imported (a
