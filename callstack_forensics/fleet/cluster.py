@@ -134,11 +134,21 @@ def _forked_from_a_warm_server() -> Iterator[None]:
         yield
 
 
-# A local cluster has no dashboard (``dashboard_address=None``), so nothing reads the statistical
-# profile each worker takes of its running task (its stack sampled every 10 ms, the GIL taken each
-# time): on make bench's fleet that sampling cost ~6% of the tasks' time. A cluster reached with
-# --scheduler keeps its own configuration.
-LOCAL_WORKER_CONFIG = {"distributed.worker.profile.enabled": False}
+# A local cluster's processes run the analysis, which holds the GIL for seconds at a time, and
+# nothing reads their diagnostics (no dashboard: ``dashboard_address=None``). Every periodic callback
+# on a worker's event loop takes the GIL from the running task, so those that only feed a dashboard
+# or a log are slowed or off: the statistical profile (the task's stack sampled every 10 ms: ~6% of
+# the tasks' time on make bench's fleet), the event loop's health tick (every 20 ms, to warn when the
+# loop is blocked, which a GIL-holding task always makes it: another ~4%), the system monitor's
+# samples and the GIL contention probe (a thread polling every 1 ms where gilknocker is installed).
+# Heartbeats and the memory monitor (which enforces --memory-limit) keep Dask's own pace. A cluster
+# reached with --scheduler keeps its own configuration.
+LOCAL_WORKER_CONFIG = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "1s",
+    "distributed.admin.system-monitor.interval": "1s",
+    "distributed.admin.system-monitor.gil.enabled": False,
+}
 
 
 @contextmanager

@@ -124,7 +124,8 @@ def test_local_workers_start_from_the_fork_server_with_the_analysis_imported(tmp
     (cluster.WORKER_PRELOAD), not spawned as fresh interpreters that each import it again: checked
     on a worker before it has run any task, in a process of its own as the CLI would start it. The
     worker inherits the server's imports frozen (its collector skips them) and the parser built,
-    and does not sample its tasks for a dashboard the local cluster does not have."""
+    and does not sample its tasks for a dashboard the local cluster does not have, nor tick its
+    event loop every 20 ms (each tick takes the GIL from the running task)."""
     script = tmp_path / "probe.py"
     script.write_text(
         "import json, sys\n"
@@ -135,11 +136,13 @@ def test_local_workers_start_from_the_fork_server_with_the_analysis_imported(tmp
         "    return [multiprocessing.get_start_method(allow_none=True),\n"
         "            all(m in sys.modules for m in ('volatility3.framework', 'callstack_forensics.fleet.task')),\n"
         "            gc.get_freeze_count() > 10000, _lark.cache_info().currsize == 1,\n"
-        "            'profile' in dask_worker.periodic_callbacks]\n"
+        "            'profile' in dask_worker.periodic_callbacks,\n"
+        "            dask_worker.periodic_callbacks['tick'].callback_time]\n"
         "if __name__ == '__main__':\n"
         "    with connect(ClusterSpec(workers=1)) as client:\n"
         "        print(json.dumps(list(client.run(probe).values())))\n")
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
-    [[method, preloaded, frozen, parser_built, profiled]] = json.loads(done.stdout)
+    [[method, preloaded, frozen, parser_built, profiled, tick_ms]] = json.loads(done.stdout)
     assert (method, preloaded, frozen, parser_built, profiled) == ("forkserver", True, True, True, False)
+    assert tick_ms >= 1000
