@@ -41,7 +41,7 @@ def render_fleet_report(store: CaseStore, con: duckdb.DuckDBPyConnection) -> str
     env = Environment(loader=PackageLoader("callstack_forensics.fleet", "templates"),
                       autoescape=select_autoescape(default_for_string=True, default=True),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    sources = _sources(store)
+    sources = _sources(store, con)
     return env.get_template("fleet.html.j2").render(
         csp=CSP, version=__version__, generated=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ"),
         case=str(store.root), sources=sources, hosts=fleet_hosts(con),
@@ -50,8 +50,11 @@ def render_fleet_report(store: CaseStore, con: duckdb.DuckDBPyConnection) -> str
         findings=_count(con, "findings"))
 
 
-def _sources(store: CaseStore) -> list[dict[str, Any]]:
-    rows = store.source_rows()
+def _sources(store: CaseStore, con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """The store's source rows as ``open_store`` read them (each source's file read once per run)."""
+    result = con.execute("SELECT * FROM sources")
+    names = [column[0] for column in result.description]
+    rows = [dict(zip(names, values)) for values in result.fetchall()]
     for row in rows:
         report = row.get("report")
         row["link"] = report if report and (store.root / report).is_file() else None
