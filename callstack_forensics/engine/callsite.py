@@ -18,6 +18,7 @@ import capstone
 # Longest x86 call with prefixes: segment/66/67 + REX + FF + ModRM + SIB + disp32. With fewer
 # bytes before a return address than this, a call the bytes do not show may still end there.
 MAX_CALL_LENGTH = _MAX_CALL_LEN = 10
+_MAX_INSN_LEN = 15  # the longest x86 instruction: the bytes past it cannot change the first one
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +40,7 @@ class CallSiteDecoder:
         self._cs.detail = False
         self._bits = bits
         self._cache: dict[tuple[int, bytes], CallSite | None] = {}
+        self._first: dict[tuple[int, bytes], str | None] = {}
 
     def decode(
         self,
@@ -60,9 +62,17 @@ class CallSiteDecoder:
     def first_instruction(self, code: bytes, address: int) -> str | None:
         """The first instruction of ``code`` as text (``ret``, ``jmp rax``), or None. On this
         decoder's disassembler: building one costs more than the decode, and the integrity
-        checks ask for several per thread."""
-        insn = next(self._cs.disasm(code, address, 1), None)
-        return None if insn is None else f"{insn.mnemonic} {insn.op_str}".strip()
+        checks ask for several per thread, most at addresses other threads asked for already (a
+        thread's start routine, the instruction after a return address), hence the cache."""
+        key = (address, code[:_MAX_INSN_LEN])
+        if key in self._first:
+            return self._first[key]
+        insn = next(self._cs.disasm(key[1], address, 1), None)
+        text = None if insn is None else f"{insn.mnemonic} {insn.op_str}".strip()
+        if len(self._first) > 200_000:
+            self._first.clear()
+        self._first[key] = text
+        return text
 
     def _decode(
         self, ret: int, tail: bytes, read_pointer: Callable[[int], int | None] | None

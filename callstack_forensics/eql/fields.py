@@ -57,7 +57,7 @@ def _miss(obj: Any, parts: tuple[str, ...], flattened: tuple[tuple[str, ...], ..
     cur = obj
     for depth, key in enumerate(parts):
         if type(cur) is dict:
-            if any(k in cur for k in flattened[depth]):
+            if not cur.keys().isdisjoint(flattened[depth]):
                 return _walk(obj, parts, 0)
             if key not in cur:
                 return None

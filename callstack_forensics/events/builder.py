@@ -91,6 +91,8 @@ class _Builder:
         self.by_pid = by_pid
         self.shapes = shapes
         self._mapped_pe: dict[tuple[int, int], dict[str, str]] = {}
+        self._process: dict[int, dict[str, Any]] = {}
+        self.observed = timestamp(snapshot.observed_at)  # every thread's event is stamped with it
 
     def mapped_pe(self, view: ProcessView, module: Module) -> dict[str, str]:
         """The module's ``pe`` fields from its resident pages, read once per module of a process."""
@@ -100,6 +102,15 @@ class _Builder:
         return self._mapped_pe.get(key, {})
 
     def process(self, view: ProcessView) -> dict[str, Any]:
+        """The event's ``process`` object: worked out once per process (its command line split, its
+        parent's, its image's facts and signature), since every event of the process carries it,
+        and a copy of its own per event, which the event then adds to (``thread``, ``Ext``)."""
+        key = id(view)  # the snapshot holds every view for the builder's life
+        if key not in self._process:
+            self._process[key] = self._process_fields(view)
+        return _copied(self._process[key])
+
+    def _process_fields(self, view: ProcessView) -> dict[str, Any]:
         parent = parent_of(view, self.by_pid)
         out = process_fields(view, parent, self.volumes)
         uptime = _uptime(view, self.snapshot.observed_at)
@@ -222,7 +233,7 @@ class _Builder:
             view.context, thread if isinstance(thread, ThreadInfo) else None, stack.frames)
         ext.update(found)
         process["thread"] = {"id": stack.tid, "Ext": ext}
-        event: dict[str, Any] = {"@timestamp": timestamp(self.snapshot.observed_at),
+        event: dict[str, Any] = {"@timestamp": self.observed,
                                  "event": event_header(activity.category, activity.action, activity.type),
                                  "process": process}
         sid = getattr(thread, "impersonation_sid", None) or view.info.user_sid
@@ -250,7 +261,7 @@ class _Builder:
         for pe in found:
             process = self.process(view)
             process["Ext"]["memory_region"] = pe.to_ecs()
-            out.append({"@timestamp": timestamp(self.snapshot.observed_at),
+            out.append({"@timestamp": self.observed,
                         "event": event_header("intrusion_detection", "memory_region", ["info"]),
                         "process": process, **user_fields(view.info.user_sid),
                         "evidence": evidence("_MMVAD", pe.allocation_base, pe.describe(), pid=view.info.pid)})
@@ -347,6 +358,15 @@ def _modules(ctx: ProcessContext) -> list[Module]:
 
 def _hex(value: int | None) -> str | None:
     return f"{value:#x}" if value is not None else None
+
+
+def _copied(value: Any) -> Any:
+    """A copy of an event's JSON-like part, down to its leaves (strings and numbers are shared)."""
+    if type(value) is dict:
+        return {k: _copied(v) for k, v in value.items()}
+    if type(value) is list:
+        return [_copied(v) for v in value]
+    return value
 
 
 def _drop_none(event: dict[str, Any]) -> dict[str, Any]:
