@@ -20,6 +20,7 @@ from . import ast
 from .diagnostics import explain
 from .errors import EqlSyntaxError
 from .functions import ALIASES, SIGNATURES
+from .parser_tables import load_parser
 from .strings import decode_quoted
 
 _DURATION_MS = MappingProxyType({"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000})
@@ -36,7 +37,8 @@ def warm_parser() -> None:
 @functools.cache
 def _lark() -> Lark:
     grammar = resources.files(__package__).joinpath("eql.lark").read_text(encoding="utf-8")
-    return Lark(grammar, parser="lalr", lexer="basic", propagate_positions=True, maybe_placeholders=False)
+    return load_parser(grammar, {"parser": "lalr", "lexer": "basic", "propagate_positions": True,
+                                 "maybe_placeholders": False})
 
 
 def parse_query(text: str | bytes) -> ast.Query:
