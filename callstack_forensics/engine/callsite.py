@@ -19,6 +19,7 @@ import capstone
 # bytes before a return address than this, a call the bytes do not show may still end there.
 MAX_CALL_LENGTH = _MAX_CALL_LEN = 10
 _MAX_INSN_LEN = 15  # the longest x86 instruction: the bytes past it cannot change the first one
+_CACHE_LIMIT = 200_000  # decodes kept per decoder (a process); past it a cache starts afresh
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +55,7 @@ class CallSiteDecoder:
         if key in self._cache:
             return self._cache[key]
         site = self._decode(return_address, tail, read_pointer)
-        if len(self._cache) > 200_000:
+        if len(self._cache) > _CACHE_LIMIT:
             self._cache.clear()
         self._cache[key] = site
         return site
@@ -69,7 +70,7 @@ class CallSiteDecoder:
             return self._first[key]
         insn = next(self._cs.disasm(key[1], address, 1), None)
         text = None if insn is None else f"{insn.mnemonic} {insn.op_str}".strip()
-        if len(self._first) > 200_000:
+        if len(self._first) > _CACHE_LIMIT:
             self._first.clear()
         self._first[key] = text
         return text

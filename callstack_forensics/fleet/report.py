@@ -18,7 +18,7 @@ import duckdb
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from .. import __version__
-from .prevalence import fleet_hosts, rare_stacks
+from .prevalence import fleet_hosts, query, rare_stacks
 from .store import CaseStore, write_atomically
 
 CSP = ("default-src 'none'; script-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
@@ -52,9 +52,8 @@ def render_fleet_report(store: CaseStore, con: duckdb.DuckDBPyConnection) -> str
 
 def _sources(store: CaseStore, con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     """The store's source rows as ``open_store`` read them (each source's file read once per run)."""
-    result = con.execute("SELECT * FROM sources")
-    names = [column[0] for column in result.description]
-    rows = [dict(zip(names, values)) for values in result.fetchall()]
+    result = query(con, "SELECT * FROM sources")
+    rows = [dict(zip(result.columns, values)) for values in result.rows]
     for row in rows:
         report = row.get("report")
         row["link"] = report if report and (store.root / report).is_file() else None
