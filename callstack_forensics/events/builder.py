@@ -18,7 +18,7 @@ from ..hunt.prevalence import ShapeCounts
 from . import implants
 from .evidence import event_header, evidence
 from .filefields import apply_facts, image_module, module_facts
-from .final_module import complete_final_module, kernel_final_module
+from .final_module import complete_final_module, kernel_final_module, modules_by_path
 from .mapped_pe import mapped_pe_fields, with_pe
 from ..hostfiles import FileFacts
 from .identity import process_fields, timestamp, user_fields
@@ -92,6 +92,7 @@ class _Builder:
         self.shapes = shapes
         self._mapped_pe: dict[tuple[int, int], dict[str, str]] = {}
         self._process: dict[int, dict[str, Any]] = {}
+        self._module_paths: dict[int, dict[str, Module]] = {}
         self.observed = timestamp(snapshot.observed_at)  # every thread's event is stamped with it
 
     def mapped_pe(self, view: ProcessView, module: Module) -> dict[str, str]:
@@ -176,13 +177,21 @@ class _Builder:
                  "evidence": evidence("_EPROCESS", info.object_address, detail, pid=info.pid, related=related)}
         return _drop_none(event)
 
+    def _by_path(self, ctx: ProcessContext) -> dict[str, Module]:
+        """The process's modules by path, indexed once per process (the snapshot holds every
+        context for the builder's life, so its id stays its own)."""
+        key = id(ctx)
+        if key not in self._module_paths:
+            self._module_paths[key] = modules_by_path(_modules(ctx))
+        return self._module_paths[key]
+
     def _creator_thread(self, link: CreatorLink) -> dict[str, Any]:
         out: dict[str, Any] = {}
         if not link.inherited:
             out["id"] = link.analysis.stack.tid
         out["Ext"] = stack_fields(link.frames, link.creator.yara)
         if link.creator.context is not None:
-            complete_final_module(out["Ext"], _modules(link.creator.context))
+            complete_final_module(out["Ext"], self._by_path(link.creator.context))
             self._final_module_facts(out["Ext"], link.creator.context)
         return out
 
@@ -272,7 +281,7 @@ class _Builder:
         thread = stack.thread
         ext: dict[str, Any] = stack_fields(stack.frames, view.yara)
         if view.context is not None:
-            complete_final_module(ext, _modules(view.context))
+            complete_final_module(ext, self._by_path(view.context))
             self._final_module_facts(ext, view.context)
         kernel = kernel_final_module(thread) if not stack.frames else None
         if kernel is not None:

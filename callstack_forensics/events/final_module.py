@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Iterable, Mapping
 
 from ..memory import Module
 from .signing import code_signature
@@ -22,8 +22,18 @@ UNDETERMINED = "Undetermined"
 KERNEL = "Kernel"
 
 
-def complete_final_module(ext: dict[str, Any], modules: Sequence[Module]) -> None:
-    """Add signature and provenance to ``ext["call_stack_final_user_module"]`` in place."""
+def modules_by_path(modules: Iterable[Module]) -> dict[str, Module]:
+    """A process's modules by lower-case path, the first listed for a path that repeats: the
+    index :func:`complete_final_module` looks in, made once per process (every thread asks)."""
+    out: dict[str, Module] = {}
+    for module in modules:
+        out.setdefault(module.path.lower(), module)
+    return out
+
+
+def complete_final_module(ext: dict[str, Any], by_path: Mapping[str, Module]) -> None:
+    """Add signature and provenance to ``ext["call_stack_final_user_module"]`` in place
+    (``by_path`` from :func:`modules_by_path`)."""
     final = ext.get("call_stack_final_user_module")
     if not isinstance(final, dict):
         return
@@ -31,7 +41,7 @@ def complete_final_module(ext: dict[str, Any], modules: Sequence[Module]) -> Non
     path = final.get("path")
     if not path:
         return
-    module = next((m for m in modules if m.path.lower() == path), None)
+    module = by_path.get(path)
     signature = code_signature(module.signing_level) if module is not None else None
     if signature:
         final["code_signature"] = [signature]

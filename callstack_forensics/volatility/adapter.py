@@ -338,7 +338,8 @@ class VolatilityProcess(ProcessMemory):
 
     @cached_property
     def _file_objects(self) -> fileobjects.FileObjectReader | None:
-        return fileobjects.reader_for(self._context, self._kernel.symbol_table_name, self._kernel.layer_name)
+        return self._kernel_wide(("file_objects",), lambda: fileobjects.reader_for(
+            self._context, self._kernel.symbol_table_name, self._kernel_layer))
 
     def mapped_file(self, allocation_base: int) -> MappedFile | None:
         """The FILE_OBJECT of the image or file mapping at ``allocation_base`` (issue 15, check 10)."""
@@ -465,7 +466,8 @@ class VolatilityProcess(ProcessMemory):
                 for ethread in threads.Threads.list_threads(self._context, self._kernel_module_name, self._proc):
                     out.append(self._thread(ethread))
             else:  # the same list, without Volatility keeping an object per link alive behind the process
-                layer = self._context.layers[self._proc.vol.layer_name]
+                name = self._proc.vol.layer_name
+                layer = self._kernel_layer if name == self._kernel.layer_name else self._context.layers[name]
                 for offset in layout.threads(layer, int(self._proc.vol.offset)):
                     out.append(self._thread_at(offset))
         except READ_ERRORS as exc:
@@ -534,7 +536,8 @@ class VolatilityProcess(ProcessMemory):
 
     @cached_property
     def _thread_state(self) -> ThreadStateReader | None:
-        return reader_for(self._context, self._kernel.symbol_table_name, self._kernel.layer_name)
+        return self._kernel_wide(("thread_state",), lambda: reader_for(
+            self._context, self._kernel.symbol_table_name, self._kernel_layer))
 
     def _implant_state(self, info: ThreadInfo, ethread: int, trap_frame: int) -> None:
         """The thread's saved debug registers and user APC queue (issue 15, checks 7 and 8)."""

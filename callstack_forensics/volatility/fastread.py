@@ -27,6 +27,8 @@ import os
 import stat
 from typing import Any, Callable
 
+from volatility3.framework import exceptions
+
 from .leafwalk import LeafWalk
 
 PAGE = 0x1000
@@ -49,7 +51,8 @@ class FastReads:
         self._layers = getattr(context, "layers", None)
         if self._layers is None:
             self._translate = None
-        self._pages: dict[int, tuple[BelowRead, int]] = {}  # virtual page -> (read below, its physical page)
+        # virtual page -> (read below, its physical page, the layer below's name)
+        self._pages: dict[int, tuple[BelowRead, int, str]] = {}
         self._below: dict[str, BelowRead] = {}
         self._leaves = LeafWalk(layer) if self._translate is not None and LeafWalk.usable(layer) else None
 
@@ -62,6 +65,31 @@ class FastReads:
             if data is not None:
                 return data
         return self.layer.read(offset, length, pad)
+
+    def is_valid(self, offset: int, length: int = 1) -> bool:
+        """The layer's own answer: a range inside one page is valid when the page translates and the
+        layer below holds the translated range and its first byte (the two checks Volatility's
+        ``mapping`` and ``is_valid`` make of a single chunk); the translation is the kept one, or a
+        new one kept for the reads that follow. Other ranges (empty, across pages) take the layer's
+        own path. Why: walking a kernel list asks this three times per link (a process's threads)."""
+        if self._translate is None or length <= 0 or (offset & (PAGE - 1)) + length > PAGE:
+            return self.layer.is_valid(offset, length)
+        within = offset & (PAGE - 1)
+        known = self._pages.get(offset - within)
+        if known is not None:
+            mapped, name = known[1] + within, known[2]
+        else:
+            try:
+                plain = self._leaves.translate(offset) if self._leaves is not None else None
+                mapped, _, name = plain if plain is not None else self._translate(offset)
+            except exceptions.InvalidAddressException:
+                return False
+        below = self._layers[name]
+        if not (below.is_valid(mapped, length) and below.is_valid(mapped)):
+            return False
+        if known is None:
+            self._keep(offset - within, self._below_read(name), mapped - within, name)
+        return True
 
     def _pages_of(self, offset: int, length: int) -> bytes | None:
         """A read across pages (an _ETHREAD, a VAD node on a boundary) as one short read per page,
@@ -99,11 +127,14 @@ class FastReads:
         read = self._below_read(name)
         data = read(mapped, length)
         if len(data) == length:
-            if len(self._pages) >= MAX_PAGES:
-                self._pages.clear()
             within = offset & (PAGE - 1)
-            self._pages[offset - within] = (read, mapped - within)
+            self._keep(offset - within, read, mapped - within, name)
         return data
+
+    def _keep(self, page: int, read: BelowRead, physical: int, name: str) -> None:
+        if len(self._pages) >= MAX_PAGES:
+            self._pages.clear()
+        self._pages[page] = (read, physical, name)
 
     def _below_read(self, name: str) -> BelowRead:
         read = self._below.get(name)

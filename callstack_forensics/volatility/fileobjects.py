@@ -104,10 +104,11 @@ class FileObjectReader:
         return self._get(block, self._layout.transaction_object) if block else 0
 
 
-def reader_for(context: interfaces.context.ContextInterface, table: str, kernel_layer: str) -> FileObjectReader | None:
-    """A reader for this image, or None when its symbol table lacks a member (no file evidence then)."""
+def reader_for(context: interfaces.context.ContextInterface, table: str,
+               layer: interfaces.layers.DataLayerInterface) -> FileObjectReader | None:
+    """A reader for this image (``layer`` the kernel's, or its FastReads), or None when its symbol
+    table lacks a member (no file evidence then)."""
     try:
-        layer = context.layers[kernel_layer]
         return FileObjectReader(layer, FileObjectLayout.resolve(context, table, layer.address_mask))
     except (LayoutUnknown, exceptions.SymbolError, AttributeError, KeyError, ValueError):
         return None

@@ -76,8 +76,8 @@ class ThreadStateLayout:
 class ThreadStateReader:
     """Reads one image's threads' debug registers and APC queues (kernel layer reads only)."""
 
-    def __init__(self, context: interfaces.context.ContextInterface, kernel_layer: str, layout: ThreadStateLayout):
-        self._layer = context.layers[kernel_layer]
+    def __init__(self, layer: interfaces.layers.DataLayerInterface, layout: ThreadStateLayout):
+        self._layer = layer  # the kernel's layer, or its FastReads: every read is of kernel memory
         self.layout = layout
 
     def read(self, ethread: int, trap_frame: int) -> tuple[DebugRegisters | None, ApcState | None]:
@@ -140,12 +140,13 @@ class ThreadStateReader:
         return out, None
 
 
-def reader_for(context: interfaces.context.ContextInterface, table: str, kernel_layer: str) -> ThreadStateReader | None:
+def reader_for(context: interfaces.context.ContextInterface, table: str,
+               kernel_layer: interfaces.layers.DataLayerInterface) -> ThreadStateReader | None:
     """A reader for this image, or None when its symbol table lacks a member (checks 7 and 8 then
     see nothing on it, and say so through the None they leave on each thread)."""
     try:
-        mask = context.layers[kernel_layer].address_mask
-        return ThreadStateReader(context, kernel_layer, ThreadStateLayout.resolve(context, table, mask))
+        mask = kernel_layer.address_mask
+        return ThreadStateReader(kernel_layer, ThreadStateLayout.resolve(context, table, mask))
     except (LayoutUnknown, exceptions.SymbolError, AttributeError, KeyError, ValueError):
         return None
 

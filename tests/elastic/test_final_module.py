@@ -3,7 +3,7 @@ Undetermined, Kernel for system threads; the parent's code_signature; absent wit
 
 from __future__ import annotations
 
-from callstack_forensics.events.final_module import complete_final_module, kernel_final_module
+from callstack_forensics.events.final_module import complete_final_module, kernel_final_module, modules_by_path
 from callstack_forensics.memory import Module, ThreadInfo
 
 from .conftest import process_event
@@ -38,9 +38,19 @@ def test_parent_code_signature_from_the_parents_signing_level(benign_events):
 
 def test_no_signing_level_means_no_code_signature_and_user_threads_are_not_kernel():
     ext = {"call_stack_final_user_module": {"name": "a.dll", "path": "c:\\a.dll"}}
-    complete_final_module(ext, [Module(0x1000, 0x1000, "C:\\a.dll", signing_level=0)])
+    complete_final_module(ext, modules_by_path([Module(0x1000, 0x1000, "C:\\a.dll", signing_level=0)]))
     assert "code_signature" not in ext["call_stack_final_user_module"]
     assert ext["call_stack_final_user_module"]["protection_provenance"] == "Undetermined"
     assert kernel_final_module(ThreadInfo(8, teb=0x7FF000, note=None)) is None
     assert kernel_final_module(ThreadInfo(8, note="TEB not present: stack bounds unknown")) is None
     assert kernel_final_module(ThreadInfo(8, note="system thread: no TEB, no user-mode context")) == {"name": "Kernel"}
+
+
+def test_a_path_listed_twice_takes_the_first_module_listed():
+    """The index keeps the loader's first entry for a path, as a search of the list in order would."""
+    by_path = modules_by_path([Module(0x1000, 0x1000, "C:\\A.dll", signing_level=12),
+                               Module(0x9000, 0x1000, "c:\\a.dll", signing_level=0)])
+    assert by_path["c:\\a.dll"].base == 0x1000
+    ext = {"call_stack_final_user_module": {"name": "a.dll", "path": "c:\\a.dll"}}
+    complete_final_module(ext, by_path)
+    assert ext["call_stack_final_user_module"]["code_signature"]

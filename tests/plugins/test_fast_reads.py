@@ -56,6 +56,38 @@ def test_every_read_equals_volatilitys_own(scenario_image):
     assert compared > 1000 and 0 < refused < compared
 
 
+def test_every_validity_answer_equals_volatilitys_own(scenario_image):
+    """is_valid from a kept translation, from a new one, and for ranges it leaves to the layer (empty,
+    across pages): always the layer's own answer, on user addresses and on the kernel's threads."""
+    image = scenario_image("sleep_obfuscation_contexts")
+    source = open_image(image, VolatilitySettings(symbols=[image.parent / "symbols"]), lambda *_: None)
+    rng = random.Random(11)
+    answers = []
+    for opened in source.processes():
+        memory = opened.memory
+        if memory is None:
+            continue
+        for fast in (memory._layer, memory._kernel_layer):
+            probes = _probes(memory, rng) + [(t.teb, 1) for t in memory.threads() if t.teb]
+            probes += [(address - 1, 1) for address, _ in probes] + [(address, 0) for address, _ in probes[:20]]
+            for order in (probes, probes[::-1]):  # unknown pages first, then kept ones, and the other way
+                for address, size in order:
+                    expected = fast.layer.is_valid(address, size)
+                    assert fast.is_valid(address, size) == expected, f"{opened.info.name} {address:#x}+{size:#x}"
+                    answers.append(expected)
+    assert True in answers and False in answers
+
+
+def test_a_valid_page_keeps_its_translation_for_the_reads_after(scenario_image):
+    image = scenario_image("sleep_obfuscation_contexts")
+    source = open_image(image, VolatilitySettings(symbols=[image.parent / "symbols"]), lambda *_: None)
+    memory = next(o.memory for o in source.processes() if o.memory is not None and o.memory.threads())
+    fast = FastReads(memory._layer.layer)
+    teb = next(t.teb for t in memory.threads() if t.teb)
+    assert fast.is_valid(teb + 8, 16) and (teb & ~0xFFF) in fast._pages
+    assert fast.read(teb, 0x30) == fast.layer.read(teb, 0x30)
+
+
 def test_the_kernel_layer_is_read_through_pread_and_shared_by_every_process(scenario_image):
     image = scenario_image("sleep_obfuscation_contexts")
     source = open_image(image, VolatilitySettings(symbols=[image.parent / "symbols"]), lambda *_: None)
@@ -65,7 +97,7 @@ def test_the_kernel_layer_is_read_through_pread_and_shared_by_every_process(scen
     layer = memories[0]._kernel_layer
     threads = [t for m in memories for t in m.threads()]
     assert threads and layer._pages
-    below = {read.__name__ for read, _ in layer._pages.values()}
+    below = {read.__name__ for read, *_ in layer._pages.values()}
     assert below == {"pread"}  # the forged image is a plain raw file
 
 
