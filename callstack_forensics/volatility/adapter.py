@@ -42,7 +42,7 @@ from .token import integrity_sid
 
 from . import fileobjects
 from .threadstate import ThreadStateReader, reader_for
-from .fastread import FastReads
+from .fastread import KERNEL_HELD_PAGES, FastReads
 from .pagetables import USER_TOP, PageTableWalk, PresentMap
 from .rawstructs import (
     LayoutUnknown,
@@ -485,9 +485,10 @@ class VolatilityProcess(ProcessMemory):
     @cached_property
     def _kernel_layer(self) -> FastReads:
         """One per image: the kernel's pages (ETHREADs, tokens, VADs) are the same for every process,
-        and so are the translations FastReads keeps."""
+        and so are the translations FastReads keeps and the pages it holds."""
         name = self._kernel.layer_name
-        return self._kernel_wide(("fast_reads", name), lambda: FastReads(self._context.layers[name]))
+        return self._kernel_wide(("fast_reads", name), lambda: FastReads(self._context.layers[name],
+                                                                         hold=KERNEL_HELD_PAGES))
 
     @cached_property
     def _thread_layout(self) -> ThreadLayout | None:

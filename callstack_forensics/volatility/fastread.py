@@ -19,6 +19,12 @@ Two costs remain in those steps, and both are paid again for every read of a pag
   where that layer is a plain file on disk, the same bytes come from one ``os.pread`` on its
   descriptor. Any other layer below (a crash dump's, LiME's, a compressed or remote file's)
   keeps its own ``read``.
+
+On the kernel's layer a third cost is the read itself: its structures are read member by member
+and side by side (a VAD node in four reads, an ETHREAD twice, a process's VAD nodes and threads in
+a few pages of pool), so that layer holds the bytes of the pages it read last and serves the
+next read of one from them. A page held is the bytes the same translation gave; a page that does
+not read whole is read exactly as asked, every time.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from .leafwalk import LeafWalk
 PAGE = 0x1000
 MAX_SPAN = 16 * PAGE  # longer reads (a module's headers, a whole region) take the layer's path
 MAX_PAGES = 1 << 16  # translations kept per layer (a few MiB); past it the table starts afresh
+KERNEL_HELD_PAGES = 256  # pages of the kernel's layer whose bytes are kept (1 MiB)
 
 BelowRead = Callable[[int, int], bytes]
 
@@ -42,9 +49,13 @@ class FastReads:
     """A Volatility translation layer whose one-page reads take the short path; everything else
     (attributes, other methods) is the layer's own."""
 
-    __slots__ = ("layer", "_translate", "_layers", "_pages", "_below", "_leaves")
+    __slots__ = ("layer", "_translate", "_layers", "_pages", "_below", "_leaves", "_hold", "_held")
 
-    def __init__(self, layer: Any) -> None:
+    def __init__(self, layer: Any, hold: int = 0) -> None:
+        """``hold``: how many pages' bytes to keep (none by default). Worth it on the kernel's layer,
+        whose structures are read member by member and in neighbours: a VAD node in four reads, an
+        ETHREAD twice (its members, then its APC and debug state), a process's threads and VAD
+        nodes in the same few pages of pool: one read of the page instead of a read each."""
         self.layer = layer
         self._translate = getattr(layer, "_translate", None)
         context = getattr(layer, "context", None)
@@ -55,6 +66,8 @@ class FastReads:
         self._pages: dict[int, tuple[BelowRead, int, str]] = {}
         self._below: dict[str, BelowRead] = {}
         self._leaves = LeafWalk(layer) if self._translate is not None and LeafWalk.usable(layer) else None
+        self._hold = hold
+        self._held: dict[int, bytes] = {}  # virtual page -> its bytes, oldest first
 
     def read(self, offset: int, length: int, pad: bool = False) -> bytes:
         if self._translate is not None and not pad and length > 0:
@@ -109,10 +122,14 @@ class FastReads:
 
     def _one_page(self, offset: int, length: int) -> bytes | None:
         within = offset & (PAGE - 1)
-        known = self._pages.get(offset - within)
+        page = offset - within
+        held = self._held.get(page)
+        if held is not None:
+            return held[within:within + length]
+        known = self._pages.get(page)
         try:
             if known is not None:
-                data = known[0](known[1] + within, length)
+                data = self._from_page(page, known[0], known[1], within, length)
             else:
                 data = self._translated(offset, length)
         except Exception:  # the layer's own read says what went wrong, in its own words
@@ -125,11 +142,27 @@ class FastReads:
         if offset % page_size + length > page_size:
             return None
         read = self._below_read(name)
-        data = read(mapped, length)
+        within = offset & (PAGE - 1)
+        data = self._from_page(offset - within, read, mapped - within, within, length)
         if len(data) == length:
-            within = offset & (PAGE - 1)
             self._keep(offset - within, read, mapped - within, name)
         return data
+
+    def _from_page(self, page: int, read: BelowRead, physical: int, within: int, length: int) -> bytes:
+        """The bytes at ``within`` in a translated page: when pages are held, the whole page is read
+        once and kept; a page that does not read whole (it runs past the end of the layer below)
+        is read exactly as asked, and not held."""
+        if self._hold:
+            try:
+                whole = read(physical, PAGE)
+            except Exception:  # the exact read below says whether the asked range is there
+                whole = b""
+            if len(whole) == PAGE:
+                if len(self._held) >= self._hold:
+                    del self._held[next(iter(self._held))]  # the page held longest
+                self._held[page] = whole
+                return whole[within:within + length]
+        return read(physical + within, length)
 
     def _keep(self, page: int, read: BelowRead, physical: int, name: str) -> None:
         if len(self._pages) >= MAX_PAGES:

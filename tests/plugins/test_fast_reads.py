@@ -124,3 +124,57 @@ def test_a_layer_that_is_not_a_plain_file_keeps_its_own_read():
         pass
     else:
         raise AssertionError("a read past the layer's end was served")
+
+
+def test_held_pages_serve_exactly_the_bytes_and_refusals_of_the_layer(scenario_image):
+    """With pages held (as on the kernel's layer), every probe, the first time and from the held
+    pages after, still gives the layer's own bytes or its refusal."""
+    image = scenario_image("sleep_obfuscation_contexts")
+    source = open_image(image, VolatilitySettings(symbols=[image.parent / "symbols"]), lambda *_: None)
+    rng = random.Random(5)
+    compared = 0
+    for opened in source.processes():
+        memory = opened.memory
+        if memory is None:
+            continue
+        held = FastReads(memory._layer.layer, hold=8)  # few: pages are dropped and read again
+        for address, size in _probes(memory, rng) * 2:
+            assert _outcome(held.read, address, size) == _outcome(held.layer.read, address, size)
+            compared += 1
+        assert 0 < len(held._held) <= 8
+    assert compared > 1000
+
+
+def test_a_page_cut_by_the_end_of_the_layer_below_is_read_as_asked_and_not_held():
+    """A translated page whose physical page runs past the file's end (a truncated image): the part
+    that exists reads, the part that does not is refused, and nothing of it is held."""
+
+    class Below:
+        """A layer below of 0x1800 bytes: its second page is cut in half."""
+
+        def is_valid(self, offset: int, length: int = 1) -> bool:
+            return 0 <= offset and offset + length <= 0x1800
+
+        def read(self, offset: int, length: int, pad: bool = False) -> bytes:
+            if not self.is_valid(offset, length):
+                raise exceptions.InvalidAddressException("below", offset, "past the end")
+            return bytes((offset + i) & 0xFF for i in range(length))
+
+    class Upper:
+        """An identity translation over it, reading as Volatility's layers do."""
+
+        def __init__(self) -> None:
+            self.context = type("Context", (), {"layers": {"below": Below()}})()
+
+        def _translate(self, offset: int) -> tuple[int, int, str]:
+            return offset, 0x1000, "below"
+
+        def read(self, offset: int, length: int, pad: bool = False) -> bytes:
+            return self.context.layers["below"].read(offset, length)
+
+    fast = FastReads(Upper(), hold=4)
+    assert fast.read(0x1010, 8) == bytes(range(0x10, 0x18))
+    assert fast.read(0x17F8, 8) == bytes(range(0xF8, 0x100))
+    assert 0x1000 not in fast._held
+    assert _outcome(fast.read, 0x17FC, 8) == ("refused", "InvalidAddressException")
+    assert fast.read(0x20, 8) == bytes(range(0x20, 0x28)) and 0 in fast._held
