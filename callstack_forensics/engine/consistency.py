@@ -131,6 +131,13 @@ def function_start(ctx: ProcessContext, address: int, is_return: bool) -> int | 
     or its unwind data is not in the source, and for ntdll's kernel entry points (nothing calls
     them: whatever lies below one was interrupted, in a system call or a fault)."""
     lookup = address - 1 if is_return else address
+    starts = ctx.function_starts  # per process: the threads' frames share their return addresses
+    if lookup not in starts:
+        starts[lookup] = _function_start(ctx, lookup)
+    return starts[lookup]
+
+
+def _function_start(ctx: ProcessContext, lookup: int) -> int | None:
     module = ctx.module(lookup)
     image = ctx.image_of(module)
     if module is None or image is None or not image.has_unwind_data:

@@ -39,6 +39,7 @@ class ProcessContext:
     # what depends on an address alone, worked out once per process (decorate.make_frame, call_check)
     frame_descriptions: dict = field(default_factory=dict)  # (address, is return address, bits) -> Frame
     call_checks: dict = field(default_factory=dict)  # (return address, bits) -> CallCheck
+    function_starts: dict = field(default_factory=dict)  # looked-up address -> its function's start, or None
 
     def __post_init__(self) -> None:
         self.cache = PageCache(self.memory)

@@ -217,3 +217,28 @@ def test_below_a_kernel_entry_point_the_interrupted_frame_is_taken_whatever_its_
     assert addresses[:3] == [BASE + STUB + 0xA, ra_dispatcher, RA_STUB]
     assert stack.frames[2].method is FoundBy.SCANNED and stack.frames[2].call_consistent is None
     assert addresses[3:] == [RA_WORKER, RA_NOUNWIND]
+
+
+def test_a_function_start_is_worked_out_once_per_process_and_address(monkeypatch):
+    """The threads of a process share their return addresses: the second walk over the same frames
+    finds every function start already known, and reads the same stack."""
+    from callstack_forensics.engine import consistency
+
+    worked_out = []
+    original = consistency._function_start
+    monkeypatch.setattr(consistency, "_function_start",
+                        lambda ctx, lookup: worked_out.append(lookup) or original(ctx, lookup))
+    proc = SynthProcess(pid=50, name="stale.exe")
+    image = bytearray(build_pe(code_bytes(), FUNCS, EXPORTS, "scanrules.dll"))
+    proc.map(BASE, bytes(image), "R-X", RegionKind.IMAGE, PATH)
+    proc.add_module(Module(BASE, 0x6000, PATH))
+    proc.map(STACK, bytes(0x3000), "RW-", RegionKind.PRIVATE)
+    for address, value in chain({}).items():
+        proc.write_u64(address, value)
+    ctx = ProcessContext(proc, WalkOptions(), ImageCache())
+    stacks = [walk_thread(ctx, ThreadInfo(tid=tid, registers={"rip": BASE + STUB + 0xA, "rsp": RSP0, "rbx": 0},
+                                          stack_base=RSP0 + 0x400, stack_limit=STACK)) for tid in (51, 52)]
+    assert [f.address for f in stacks[0].frames] == [f.address for f in stacks[1].frames] == TRUE_CHAIN
+    assert [f.call_consistent for f in stacks[0].frames] == [f.call_consistent for f in stacks[1].frames]
+    assert worked_out and len(worked_out) == len(set(worked_out))
+    assert set(ctx.function_starts) == set(worked_out)
