@@ -50,10 +50,14 @@ class ShapeCounts:
     def __init__(self, stacks: Iterable[ThreadStack]) -> None:
         threads: dict[tuple[str, ...], int] = defaultdict(int)
         pids: dict[tuple[str, ...], set[int]] = defaultdict(set)
+        # each stack's shape as counted, for of() to find again (the stack kept beside it: an id
+        # is only its own while the object lives)
+        self._shapes: dict[int, tuple[ThreadStack, tuple[str, ...]]] = {}
         for stack in stacks:
             if not stack.frames:
                 continue
             shape = stack_shape(stack.frames)
+            self._shapes[id(stack)] = (stack, shape)
             threads[shape] += 1
             pids[shape].add(stack.pid)
         self._threads = dict(threads)
@@ -62,5 +66,6 @@ class ShapeCounts:
     def of(self, stack: ThreadStack) -> Prevalence | None:
         if not stack.frames:
             return None
-        shape = stack_shape(stack.frames)
+        counted = self._shapes.get(id(stack))
+        shape = counted[1] if counted is not None and counted[0] is stack else stack_shape(stack.frames)
         return Prevalence(self._threads.get(shape, 0), self._pids.get(shape, 0))

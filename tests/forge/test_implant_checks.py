@@ -129,3 +129,13 @@ def test_the_benign_desktop_at_eight_times_its_threads_stays_silent(tmp_path):
     stacks = [s for p in analysis["processes"] for s in p.get("stacks", [])]
     assert len(stacks) > 1000
     assert all(s["stack_integrity"]["verdict"] == "clean" for s in stacks)
+
+
+def test_a_stack_the_counts_did_not_see_is_looked_up_by_its_shape(forged):
+    import copy
+
+    stacks = every_stack(forged("remote_thread_loadlibrary"))
+    counts = ShapeCounts(stacks)
+    seen = next(s for s in stacks if s.frames and not counts.of(s).unique)
+    twin = copy.copy(seen)  # the same frames, another object
+    assert counts.of(twin) == counts.of(seen) and counts.of(twin).threads > 1
