@@ -192,8 +192,13 @@ def below_reader(layer: Any) -> BelowRead:
             return layer.read(offset, length)
         return read
 
+    # A file layer's validity check is its bounds, 0 to its size - 1 (Volatility's FileLayer), and
+    # the size is fixed (_plain_file checked it against the file's): the same test, with the bound
+    # read once instead of through two properties per read.
+    last = layer.maximum_address
+
     def pread(offset: int, length: int) -> bytes:
-        if not is_valid(offset, length):
+        if offset < 0 or length <= 0 or offset + length - 1 > last:
             raise ValueError("outside the layer below")
         return os.pread(descriptor, length, offset)
     return pread

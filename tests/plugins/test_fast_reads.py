@@ -178,3 +178,29 @@ def test_a_page_cut_by_the_end_of_the_layer_below_is_read_as_asked_and_not_held(
     assert 0x1000 not in fast._held
     assert _outcome(fast.read, 0x17FC, 8) == ("refused", "InvalidAddressException")
     assert fast.read(0x20, 8) == bytes(range(0x20, 0x28)) and 0 in fast._held
+
+
+def test_a_plain_files_reader_refuses_exactly_what_its_file_layer_refuses(tmp_path):
+    """The pread path checks the file layer's bounds itself: every read at and around both ends of
+    a file whose size is no multiple of a page reads or is refused as the layer's own."""
+    from volatility3.framework import contexts
+    from volatility3.framework.layers.physical import FileLayer
+
+    path = tmp_path / "image.raw"
+    path.write_bytes(bytes(i & 0xFF for i in range(0x2345)))
+    context = contexts.Context()
+    context.config["layers.file.location"] = path.as_uri()
+    layer = FileLayer(context, "layers.file", "file")
+    read = below_reader(layer)
+    assert read.__name__ == "pread"
+    for offset in (-8, -1, 0, 1, 0x1FF8, 0x2300, 0x233D, 0x2340, 0x2344, 0x2345, 0x3000):
+        for length in (0, 1, 8, 0x100):
+            try:
+                expected = layer.read(offset, length) if layer.is_valid(offset, length) else "refused"
+            except ValueError:
+                expected = "refused"
+            try:
+                got = read(offset, length)
+            except ValueError:
+                got = "refused"
+            assert got == expected, (offset, length)
