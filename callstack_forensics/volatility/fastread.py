@@ -93,8 +93,7 @@ class FastReads:
             mapped, name = known[1] + within, known[2]
         else:
             try:
-                plain = self._leaves.translate(offset) if self._leaves is not None else None
-                mapped, _, name = plain if plain is not None else self._translate(offset)
+                mapped, _, name = self._translation(offset)
             except exceptions.InvalidAddressException:
                 return False
         below = self._layers[name]
@@ -136,9 +135,14 @@ class FastReads:
             return None
         return data if data is not None and len(data) == length else None
 
-    def _translated(self, offset: int, length: int) -> bytes | None:
+    def _translation(self, offset: int) -> tuple[int, int, str]:
+        """``(physical address, page size, layer below)``: from the page table alone in the plain
+        case (``leafwalk``), else the layer's own ``_translate``, exceptions included."""
         plain = self._leaves.translate(offset) if self._leaves is not None else None
-        mapped, page_size, name = plain if plain is not None else self._translate(offset)
+        return plain if plain is not None else self._translate(offset)
+
+    def _translated(self, offset: int, length: int) -> bytes | None:
+        mapped, page_size, name = self._translation(offset)
         if offset % page_size + length > page_size:
             return None
         read = self._below_read(name)
@@ -184,8 +188,9 @@ def below_reader(layer: Any) -> BelowRead:
     then a ``pread`` on the file when the layer is a plain file, else the layer's own ``read``.
     A read that comes back short is left to the caller, which then takes the layer's own path."""
     descriptor = _plain_file(layer)
-    is_valid = layer.is_valid
     if descriptor is None:
+        is_valid = layer.is_valid
+
         def read(offset: int, length: int) -> bytes:
             if not is_valid(offset, length):
                 raise ValueError("outside the layer below")
