@@ -266,8 +266,7 @@ class VolatilityProcess(ProcessMemory):
         through Volatility's objects, which say member by member what is missing."""
         try:
             root = self._proc.get_vad_root()
-            layer = (self._kernel_layer if root.vol.layer_name == self._kernel.layer_name
-                     else FastReads(self._context.layers[root.vol.layer_name]))
+            layer = self._reads_on(root.vol.layer_name)
             type_name = root.vol.type_name.split(constants.BANG)[-1]
             layout = self._kernel_wide(("vad_layout", type_name, layer.address_mask), lambda: VadLayout.resolve(
                 self._context, self._kernel.symbol_table_name, type_name, layer.address_mask))
@@ -466,8 +465,7 @@ class VolatilityProcess(ProcessMemory):
                 for ethread in threads.Threads.list_threads(self._context, self._kernel_module_name, self._proc):
                     out.append(self._thread(ethread))
             else:  # the same list, without Volatility keeping an object per link alive behind the process
-                name = self._proc.vol.layer_name
-                layer = self._kernel_layer if name == self._kernel.layer_name else self._context.layers[name]
+                layer = self._reads_on(self._proc.vol.layer_name)
                 for offset in layout.threads(layer, int(self._proc.vol.offset)):
                     out.append(self._thread_at(offset))
         except READ_ERRORS as exc:
@@ -489,6 +487,11 @@ class VolatilityProcess(ProcessMemory):
         name = self._kernel.layer_name
         return self._kernel_wide(("fast_reads", name), lambda: FastReads(self._context.layers[name],
                                                                          hold=KERNEL_HELD_PAGES))
+
+    def _reads_on(self, name: str) -> FastReads:
+        """Short reads of the layer ``name``: the image's shared kernel reader when it is the
+        kernel's layer (where kernel objects normally live), else a reader of its own."""
+        return self._kernel_layer if name == self._kernel.layer_name else FastReads(self._context.layers[name])
 
     @cached_property
     def _thread_layout(self) -> ThreadLayout | None:
