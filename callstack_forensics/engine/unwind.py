@@ -11,7 +11,7 @@ parent's codes. See Microsoft's "x64 exception handling" documentation.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 from ..memory import MemoryMissing
@@ -171,28 +171,54 @@ def _operand(op: int, info: int, extra: tuple[int, ...]) -> int:
     return 0
 
 
-@dataclass(slots=True)
 class Registers:
-    """Integer register state during an unwind; None marks a value we do not know."""
+    """Integer register state during an unwind; None marks a value we do not know.
 
-    values: dict[str, int | None] = field(default_factory=dict)
+    ``rip`` and ``rsp`` are plain attributes, the other registers a dict by name: the walk reads
+    the two on every step of every frame (a dozen times a frame), where a property over the dict
+    cost a call each time."""
+
+    __slots__ = ("rip", "rsp", "_others")
+
+    def __init__(self, values: dict[str, int | None] | None = None) -> None:
+        others = dict(values) if values else {}
+        self.rip: int | None = others.pop("rip", None)
+        self.rsp: int | None = others.pop("rsp", None)
+        self._others = others
+
+    @property
+    def values(self) -> dict[str, int | None]:
+        """Every register set, by name (a copy: change them through :meth:`set`)."""
+        known = {"rip": self.rip, "rsp": self.rsp}
+        return {**self._others, **{k: v for k, v in known.items() if v is not None}}
 
     def get(self, name: str) -> int | None:
-        return self.values.get(name)
+        if name == "rsp":
+            return self.rsp
+        if name == "rip":
+            return self.rip
+        return self._others.get(name)
 
     def set(self, name: str, value: int | None) -> None:
-        self.values[name] = value
-
-    @property
-    def rip(self) -> int | None:
-        return self.values.get("rip")
-
-    @property
-    def rsp(self) -> int | None:
-        return self.values.get("rsp")
+        if name == "rsp":
+            self.rsp = value
+        elif name == "rip":
+            self.rip = value
+        else:
+            self._others[name] = value
 
     def copy(self) -> "Registers":
-        return Registers(dict(self.values))
+        out = Registers.__new__(Registers)
+        out.rip, out.rsp, out._others = self.rip, self.rsp, dict(self._others)
+        return out
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Registers):
+            return NotImplemented
+        return (self.rip, self.rsp, self._others) == (other.rip, other.rsp, other._others)
+
+    def __repr__(self) -> str:
+        return f"Registers(rip={self.rip!r}, rsp={self.rsp!r}, {self._others!r})"
 
 
 class StackReader:
@@ -263,8 +289,8 @@ def leaf_unwind(regs: Registers, stack: StackReader) -> Registers:
 def _pop_return(regs: Registers, stack: StackReader) -> Registers:
     rsp = regs.rsp
     assert rsp is not None
-    regs.set("rip", stack.u64(rsp))
-    regs.set("rsp", rsp + 8)
+    regs.rip = stack.u64(rsp)
+    regs.rsp = rsp + 8
     return regs
 
 
@@ -317,11 +343,11 @@ def _apply_codes(info: UnwindInfo, prolog_offset: int, regs: Registers, stack: S
         op = code.op
         if op == UWOP_PUSH_NONVOL:
             regs.set(REG_NAMES[code.info], stack.u64(rsp))
-            regs.set("rsp", rsp + 8)
+            regs.rsp = rsp + 8
         elif op in (UWOP_ALLOC_LARGE, UWOP_ALLOC_SMALL):
-            regs.set("rsp", rsp + code.operand)
+            regs.rsp = rsp + code.operand
         elif op == UWOP_SET_FPREG:
-            regs.set("rsp", frame)
+            regs.rsp = frame
         elif op in (UWOP_SAVE_NONVOL, UWOP_SAVE_NONVOL_FAR):
             regs.set(REG_NAMES[code.info], stack.u64(frame + code.operand))
         elif op in (UWOP_SAVE_XMM128, UWOP_SAVE_XMM128_FAR, UWOP_SPARE_CODE):
