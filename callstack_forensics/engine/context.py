@@ -40,6 +40,8 @@ class ProcessContext:
     frame_descriptions: dict = field(default_factory=dict)  # (address, is return address, bits) -> Frame
     call_checks: dict = field(default_factory=dict)  # (return address, bits) -> CallCheck
     function_starts: dict = field(default_factory=dict)  # looked-up address -> its function's start, or None
+    return_checks: dict = field(default_factory=dict)  # (value, bits) -> ReturnCheck
+    first_instructions: dict = field(default_factory=dict)  # (address, bits) -> its instruction's text, or None
 
     def __post_init__(self) -> None:
         self.cache = PageCache(self.memory)
@@ -97,10 +99,17 @@ class ProcessContext:
         return self.call_check(return_address, bits).site
 
     def return_check(self, value: int, bits: int = 64) -> ReturnCheck:
-        """What the source says about ``value`` as a return address."""
-        if value <= 0x10000:
-            return ReturnCheck(False, CallCheck(None, True))
-        return ReturnCheck(self.code_state(value), self.call_check(value, bits))
+        """What the source says about ``value`` as a return address (once per process and value:
+        the unwinds of thread after thread ask it of the same return addresses)."""
+        key = (value, bits)
+        known = self.return_checks.get(key)
+        if known is None:
+            if value <= 0x10000:
+                known = ReturnCheck(False, CallCheck(None, True))
+            else:
+                known = ReturnCheck(self.code_state(value), self.call_check(value, bits))
+            self.return_checks[key] = known
+        return known
 
 
 @dataclass(frozen=True, slots=True)

@@ -105,10 +105,14 @@ def _wow64_stub(frame: Frame) -> bool:
 
 
 def _first_instruction(ctx: ProcessContext, address: int, bits: int) -> str | None:
-    code = ctx.cache.trailing(address, 16)
-    if not code:
-        return None
-    return (ctx.decoder64 if bits == 64 else ctx.decoder32).first_instruction(code, address)
+    """The instruction at ``address``, decoded once per process (the same return addresses and
+    start routines come back in thread after thread)."""
+    key = (address, bits)
+    if key not in ctx.first_instructions:
+        code = ctx.cache.trailing(address, 16)
+        ctx.first_instructions[key] = (None if not code else
+                                       (ctx.decoder64 if bits == 64 else ctx.decoder32).first_instruction(code, address))
+    return ctx.first_instructions[key]
 
 
 def _intermodular(ctx: ProcessContext, frames: list[Frame]) -> list[IntegrityFailure]:

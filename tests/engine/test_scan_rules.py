@@ -9,6 +9,7 @@ functions that do not, and stacks laid out slot by slot.
 """
 
 import struct
+import sys
 
 from callstack_forensics.engine.context import ProcessContext, WalkOptions
 from callstack_forensics.engine.modules import ImageCache
@@ -242,3 +243,40 @@ def test_a_function_start_is_worked_out_once_per_process_and_address(monkeypatch
     assert [f.call_consistent for f in stacks[0].frames] == [f.call_consistent for f in stacks[1].frames]
     assert worked_out and len(worked_out) == len(set(worked_out))
     assert set(ctx.function_starts) == set(worked_out)
+
+
+def test_return_checks_and_first_instructions_are_worked_out_once_per_process_and_address(monkeypatch):
+    """A second thread over the same frames asks nothing new of the bytes: what a value is as a
+    return address, and the instruction after each call (the call-gadget check), are kept per
+    process, and the two threads still get the same stacks and verdicts."""
+    asked, decoded = [], []  # values return_check looked up (a scan asks code_state of every slot itself)
+    code_state = ProcessContext.code_state
+
+    def counted(self, address):
+        if sys._getframe(1).f_code.co_name == "return_check":
+            asked.append(address)
+        return code_state(self, address)
+
+    monkeypatch.setattr(ProcessContext, "code_state", counted)
+    proc = SynthProcess(pid=60, name="again.exe")
+    proc.map(BASE, bytes(build_pe(code_bytes(), FUNCS, EXPORTS, "scanrules.dll")), "R-X", RegionKind.IMAGE, PATH)
+    proc.add_module(Module(BASE, 0x6000, PATH))
+    proc.map(STACK, bytes(0x3000), "RW-", RegionKind.PRIVATE)
+    for address, value in chain({}).items():
+        proc.write_u64(address, value)
+    ctx = ProcessContext(proc, WalkOptions(), ImageCache())
+    first_instruction = ctx.decoder64.first_instruction
+    monkeypatch.setattr(ctx.decoder64, "first_instruction",
+                        lambda code, address: decoded.append(address) or first_instruction(code, address))
+    stacks = []
+    for tid in (61, 62):
+        stacks.append(walk_thread(ctx, ThreadInfo(tid=tid, registers={"rip": BASE + STUB + 0xA, "rsp": RSP0, "rbx": 0},
+                                                  stack_base=RSP0 + 0x400, stack_limit=STACK,
+                                                  start_address=BASE + STUB)))
+        if tid == 61:
+            after_first = (len(asked), len(decoded))
+    assert [f.address for f in stacks[0].frames] == [f.address for f in stacks[1].frames] == TRUE_CHAIN
+    assert stacks[0].integrity == stacks[1].integrity
+    assert after_first[0] and after_first[1]
+    assert (len(asked), len(decoded)) == after_first
+    assert len(asked) == len(set(asked))
