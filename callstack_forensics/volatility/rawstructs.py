@@ -324,15 +324,20 @@ def vad_nodes(layer: interfaces.layers.DataLayerInterface, root: int, layout: Va
         if address in visited:
             continue
         visited.add(address)
-        tag = _tag(layer, address)
+        head = _node_head(layer, address, layout)
+        tag = _tag(layer, address) if head is None else _decoded_tag(head[:4])
         if tag in ("VadS", "VadF"):
             out.append((address, "short"))
         elif tag is not None and tag.startswith("Vad"):
             out.append((address, "long"))
         elif depth != 0:
             continue
-        right = _pointer(layer, address, layout.right)
-        left = _pointer(layer, address, layout.left)
+        if head is None:
+            right = _pointer(layer, address, layout.right)
+            left = _pointer(layer, address, layout.left)
+        else:
+            right = layout.right.get(head, -POOL_TAG_BEFORE_NODE)
+            left = layout.left.get(head, -POOL_TAG_BEFORE_NODE)
         if right is not None:
             todo.append((right, depth + 1))
         if left is not None:
@@ -340,10 +345,28 @@ def vad_nodes(layer: interfaces.layers.DataLayerInterface, root: int, layout: Va
     return out
 
 
+def _node_head(layer: interfaces.layers.DataLayerInterface, address: int, layout: VadLayout) -> bytes | None:
+    """A node's pool tag and child pointers in one read (from the tag to the last pointer's end),
+    the three reads the traversal makes of every node; None when that range does not read whole,
+    and then each is read alone, so a missing byte costs only what it costs Volatility."""
+    end = max(layout.left.offset + layout.left.length, layout.right.offset + layout.right.length, 0)
+    try:
+        return layer.read(address - POOL_TAG_BEFORE_NODE, end + POOL_TAG_BEFORE_NODE)
+    except (*READ_ERRORS, ValueError):
+        return None
+
+
 def _tag(layer: interfaces.layers.DataLayerInterface, address: int) -> str | None:
     try:
-        return layer.read(address - POOL_TAG_BEFORE_NODE, 4).decode()
-    except (*READ_ERRORS, UnicodeDecodeError, ValueError):
+        return _decoded_tag(layer.read(address - POOL_TAG_BEFORE_NODE, 4))
+    except (*READ_ERRORS, ValueError):
+        return None
+
+
+def _decoded_tag(raw: bytes) -> str | None:
+    try:
+        return raw.decode()
+    except (UnicodeDecodeError, ValueError):
         return None
 
 
