@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from ..engine.stack import Frame, ThreadStack
@@ -23,13 +24,14 @@ from .sysargs import CURRENT_PROCESS
 
 SEC_IMAGE = 0x1000000
 LOADER_FRAMES = ("ntdll.dll!ldrloaddll", "ntdll.dll!ldrploaddll")
+# A loader function's name at the start of a symbol or after a path's backslash: one search per frame
+_LOADER_FRAME = re.compile(r"(?:^|\\)(?:" + "|".join(re.escape(name) for name in LOADER_FRAMES) + ")")
 
 
 def in_loader(stack: ThreadStack) -> int | None:
     """Index of the first frame of ntdll's LdrLoadDll / LdrpLoadDll, or None."""
     for frame in stack.frames:
-        symbol = frame.symbol_info.lower()
-        if any(f"\\{name}" in symbol or symbol.startswith(name) for name in LOADER_FRAMES):
+        if _LOADER_FRAME.search(frame.symbol_info.lower()) is not None:
             return frame.index
     return None
 

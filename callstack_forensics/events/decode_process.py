@@ -10,6 +10,7 @@ argument 6. The request links the thread to the child it is creating (see lineag
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from ..engine.stack import ThreadStack
@@ -18,11 +19,12 @@ from .paths import file_fields
 from .sysargs import CURRENT_PROCESS
 
 CLONE_FUNCTIONS = ("ntdll.dll!rtlcloneuserprocess", "ntdll.dll!rtlcreateprocessreflection")
+# A clone function's name at the start of a symbol or after a path's backslash: one search per frame
+_CLONE_FRAME = re.compile(r"(?:^|\\)(?:" + "|".join(re.escape(name) for name in CLONE_FUNCTIONS) + ")")
 
 
 def is_clone_frame(symbol_info: str) -> bool:
-    symbol = symbol_info.lower()
-    return any(f"\\{name}" in symbol or symbol.startswith(name) for name in CLONE_FUNCTIONS)
+    return _CLONE_FRAME.search(symbol_info.lower()) is not None
 
 
 def forking_now(stack: ThreadStack) -> bool:
