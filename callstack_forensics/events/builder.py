@@ -370,12 +370,16 @@ def _hex(value: int | None) -> str | None:
 
 
 def _copied(value: Any) -> Any:
-    """A copy of an event's JSON-like part, down to its leaves (strings and numbers are shared)."""
+    """A copy of an event's JSON-like part, down to its leaves (strings and numbers are shared:
+    only dicts and lists are entered, a call per leaf having been most of a copy's calls)."""
     if type(value) is dict:
-        return {k: _copied(v) for k, v in value.items()}
+        return {k: _copied(v) if type(v) in _CONTAINERS else v for k, v in value.items()}
     if type(value) is list:
-        return [_copied(v) for v in value]
+        return [_copied(v) if type(v) in _CONTAINERS else v for v in value]
     return value
+
+
+_CONTAINERS = (dict, list)
 
 
 def _drop_none(event: dict[str, Any]) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import struct
 
 from callstack_forensics.events import SyscallTables
@@ -209,3 +210,31 @@ def test_every_thread_event_carries_its_stack_start_address_and_state():
     assert ext["call_stack_contains_unbacked"] is True
     assert ext["call_stack"][0]["symbol_info"].endswith("ntdll.dll!NtDelayExecution+0x14")
     assert event["@timestamp"] == "2024-05-14T10:22:31.000Z"
+
+
+def test_every_event_of_a_process_carries_a_process_object_of_its_own():
+    """The process object is worked out once per process and copied into each event: a later writer
+    of one event (a rule's enrichment, the report) must not change the others, at any depth."""
+    proc = Proc(path="C:\\Windows\\explorer.exe", command_line="explorer.exe /factory")
+    frames = [sys_frame("NtWaitForSingleObject"), *api_frames("kernelbase.dll!WaitForSingleObjectEx", "Unbacked")]
+    stacks = [stack(proc, thread(proc, tid, [0, 0, 0]), frames) for tid in (8, 12)]
+    events = [e for e in events_of(view(proc, stacks)) if "thread" in e.get("process", {})]
+    assert len(events) == 2
+    first, second = events[0]["process"], events[1]["process"]
+    before = json.dumps(second, sort_keys=True)
+    containers = _containers(first)
+    assert any(type(c) is list for c in containers) and len(containers) > 3
+    for container in containers:
+        if type(container) is dict:
+            container["written"] = "by the first event's reader"
+        else:
+            container.append("written by the first event's reader")
+    assert json.dumps(second, sort_keys=True) == before
+
+
+def _containers(value) -> list:
+    if type(value) is dict:
+        return [value, *(c for v in value.values() for c in _containers(v))]
+    if type(value) is list:
+        return [value, *(c for v in value for c in _containers(v))]
+    return []
