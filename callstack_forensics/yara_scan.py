@@ -62,7 +62,7 @@ class ProcessYara:
     notes: list[str] = field(default_factory=list)
 
     def at(self, address: int | None) -> list[YaraHit]:
-        if address is None:
+        if address is None or not self.hits:
             return []
         return [h for h in self.hits if h.region_start <= address < h.region_end]
 
