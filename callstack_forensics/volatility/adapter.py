@@ -571,9 +571,7 @@ class VolatilityProcess(ProcessMemory):
             active = bool(get(layout.cross_thread_flags) & IMPERSONATION_FLAG)
         pointer = get(layout.impersonation_data) & ~0x7
         info.impersonation_sid = self._member(lambda: self._impersonated_user(active, pointer))
-        values = _KThreadValues(get(layout.state), get(layout.wait_reason))
-        info.state = _str(extensions.KTHREAD.get_state(values))  # Volatility's names, from its own tables
-        info.wait_reason = _str(extensions.KTHREAD.get_wait_reason(values))
+        info.state, info.wait_reason = self._state_names(get(layout.state), get(layout.wait_reason))
         if layout.syscall_number is not None:
             info.syscall_number = get(layout.syscall_number)
         info.start_address = get(layout.start_address)
@@ -595,6 +593,20 @@ class VolatilityProcess(ProcessMemory):
         if self.process.is_wow64:
             self._wow64_context(info, teb)
         return info
+
+    @cached_property
+    def _state_name_table(self) -> dict[tuple[int, int], tuple[str | None, str | None]]:
+        return self._kernel_wide(("thread_state_names",), dict)
+
+    def _state_names(self, state: int, wait_reason: int) -> tuple[str | None, str | None]:
+        """Volatility's names for a thread's state and wait reason, from its own tables, asked once
+        per image and pair of values (it builds both tables, 40 entries, on every call)."""
+        names = self._state_name_table
+        key = (state, wait_reason)
+        if key not in names:
+            values = _KThreadValues(state, wait_reason)
+            names[key] = (_str(extensions.KTHREAD.get_state(values)), _str(extensions.KTHREAD.get_wait_reason(values)))
+        return names[key]
 
     def _impersonation(self, ethread: Any) -> str | None:
         """The user of the token a thread impersonates (ClientSecurity, low 3 bits are flags)."""
