@@ -126,7 +126,12 @@ def _may_hold_record(data: bytes, values: frozenset[int]) -> bool:
     and those that do are searched as before."""
     if len(data) != PAGE_SIZE:
         return True
+    if data == _ZERO_PAGE:  # a committed page never written (much of a stack): one answer, at once
+        return 0 in values
     return not values.isdisjoint(memoryview(data).cast("Q")[1::2])
+
+
+_ZERO_PAGE = bytes(PAGE_SIZE)
 
 
 def _records_in(ctx: ProcessContext, page: int, data: bytes, targets: dict[bytes, str],
