@@ -560,24 +560,22 @@ class VolatilityProcess(ProcessMemory):
         except READ_ERRORS:
             return None
 
-        def get(member: Any) -> int:
-            return member.get(data, layout.start)
-
-        info = ThreadInfo(get(layout.tid), extra={"ethread": offset}, object_address=offset)
-        info.create_time = filetime(get(layout.create_time))
-        if layout.impersonation_bit is not None:
-            active = bool(get(layout.impersonation_bit))
+        row = layout.row_values(data)
+        info = ThreadInfo(row["tid"], extra={"ethread": offset}, object_address=offset)
+        info.create_time = filetime(row["create_time"])
+        if "impersonation_bit" in row:
+            active = bool(row["impersonation_bit"])
         else:
-            active = bool(get(layout.cross_thread_flags) & IMPERSONATION_FLAG)
-        pointer = get(layout.impersonation_data) & ~0x7
+            active = bool(row["cross_thread_flags"] & IMPERSONATION_FLAG)
+        pointer = row["impersonation_data"] & ~0x7
         info.impersonation_sid = self._member(lambda: self._impersonated_user(active, pointer))
-        info.state, info.wait_reason = self._state_names(get(layout.state), get(layout.wait_reason))
-        if layout.syscall_number is not None:
-            info.syscall_number = get(layout.syscall_number)
-        info.start_address = get(layout.start_address)
-        if layout.win32_start_address is not None:
-            info.win32_start_address = get(layout.win32_start_address)
-        teb = get(layout.teb)
+        info.state, info.wait_reason = self._state_names(row["state"], row["wait_reason"])
+        if "syscall_number" in row:
+            info.syscall_number = row["syscall_number"]
+        info.start_address = row["start_address"]
+        if "win32_start_address" in row:
+            info.win32_start_address = row["win32_start_address"]
+        teb = row["teb"]
         if not teb:
             info.note = "system thread: no TEB, no user-mode context"
             return info
@@ -588,8 +586,8 @@ class VolatilityProcess(ProcessMemory):
             info.stack_limit = layout.stack_limit.get(bounds, layout.teb_start)
         except READ_ERRORS:
             self._stack_bounds(info, teb)
-        self._trap_frame(info, get(layout.trap_frame))
-        self._implant_state(info, offset, get(layout.trap_frame))
+        self._trap_frame(info, row["trap_frame"])
+        self._implant_state(info, offset, row["trap_frame"])
         if self.process.is_wow64:
             self._wow64_context(info, teb)
         return info
@@ -677,7 +675,7 @@ class VolatilityProcess(ProcessMemory):
             raw = self._kernel_layer.read(pointer + layout.trap_start, layout.trap_end - layout.trap_start)
         except READ_ERRORS:
             return None
-        return {name: member.get(raw, layout.trap_start) for name, member in layout.trap}
+        return layout.trap_registers(raw)
 
     def _trap_registers(self, info: ThreadInfo, pointer: int) -> dict[str, int] | None:
         """The trap frame's registers through Volatility's objects (member by member)."""
