@@ -91,6 +91,13 @@ class Region:
     def contains(self, address: int) -> bool:
         return self.start <= address < self.end
 
+    def part(self, start: int, end: int, protection: str) -> "Region":
+        """``[start, end)`` of this region with a protection of its own (an image VAD's section),
+        all else kept: one constructor call, where ``dataclasses.replace`` spent ~5 us a part
+        looking up the fields, and an image VAD splits into one part per section."""
+        return Region(start, end, protection, self.kind, self.path, self.allocation_base,
+                      self.private_executable_bytes, self.file_object)
+
     @property
     def executable(self) -> bool | None:
         """True/False when the protection is known, None when it is not."""

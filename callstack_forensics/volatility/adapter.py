@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import struct
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Iterable, Iterator
 
@@ -321,15 +321,15 @@ class VolatilityProcess(ProcessMemory):
         try:
             size_of_headers, sections = self._headers.get(self._layer.read(region.start, 0x1000, pad=False))
         except READ_ERRORS:
-            return [replace(region, protection=UNKNOWN_PROTECTION)]
+            return [region.part(region.start, region.end, UNKNOWN_PROTECTION)]
         except ImageError:
             return [region]
-        parts = [replace(region, end=min(region.end, region.start + max(size_of_headers, 0x1000)), protection="R--")]
+        parts = [region.part(region.start, min(region.end, region.start + max(size_of_headers, 0x1000)), "R--")]
         for section in sorted(sections, key=lambda s: s.rva):
             start = region.start + (section.rva & ~0xFFF)
             end = min(region.end, (region.start + section.rva + section.size + 0xFFF) & ~0xFFF)
             if start < end:
-                parts.append(replace(region, start=start, end=end, protection=section_protection(section.characteristics)))
+                parts.append(region.part(start, end, section_protection(section.characteristics)))
         return parts
 
     def regions(self) -> list[Region]:
