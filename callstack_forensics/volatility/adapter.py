@@ -560,7 +560,7 @@ class VolatilityProcess(ProcessMemory):
         except READ_ERRORS:
             return None
 
-        row = layout.row_values(data)
+        row = layout.row.read(data)
         info = ThreadInfo(row["tid"], extra={"ethread": offset}, object_address=offset)
         info.create_time = filetime(row["create_time"])
         if "impersonation_bit" in row:
@@ -675,7 +675,7 @@ class VolatilityProcess(ProcessMemory):
             raw = self._kernel_layer.read(pointer + layout.trap_start, layout.trap_end - layout.trap_start)
         except READ_ERRORS:
             return None
-        return layout.trap_registers(raw)
+        return layout.trap_registers.read(raw)
 
     def _trap_registers(self, info: ThreadInfo, pointer: int) -> dict[str, int] | None:
         """The trap frame's registers through Volatility's objects (member by member)."""

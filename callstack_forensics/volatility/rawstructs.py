@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from volatility3.framework import constants, exceptions, interfaces, objects
 from volatility3.framework.objects import templates
@@ -141,7 +141,7 @@ _CODES = {(1, False): "B", (2, False): "H", (4, False): "I", (8, False): "Q",
 
 
 class FieldGroup:
-    """Several members read from one buffer, their bytes unpacked by a single ``struct`` call.
+    """Named members read from one buffer, their bytes unpacked by a single ``struct`` call.
 
     Why: a thread's row, its trap frame and every VAD read ten-odd members each, and a method call
     per member was most of what reading them cost. The values are exactly :meth:`Field.get`'s:
@@ -150,10 +150,12 @@ class FieldGroup:
     ``struct`` has no code for, and a buffer shorter than the group's span are left to ``get``.
     """
 
-    __slots__ = ("fields", "origin", "_struct", "_picks")
+    __slots__ = ("names", "fields", "origin", "_struct", "_picks")
 
-    def __init__(self, fields: "list[Field] | tuple[Field, ...]", origin: int) -> None:
-        self.fields = tuple(fields)
+    def __init__(self, members: "Iterable[tuple[str, Field]]", origin: int) -> None:
+        named = tuple(members)
+        self.names = tuple(name for name, _ in named)
+        self.fields = tuple(member for _, member in named)
         self.origin = origin
         cells = sorted({(f.offset, f.length, f.signed) for f in self.fields})
         plain = all((length, signed) in _CODES and offset >= origin for offset, length, signed in cells)
@@ -169,8 +171,17 @@ class FieldGroup:
         index = {cell: i for i, cell in enumerate(cells)}
         self._picks = tuple((index[f.offset, f.length, f.signed], f.start_bit, f.end_bit, f.mask) for f in self.fields)
 
+    @classmethod
+    def present(cls, owner: Any, names: tuple[str, ...], origin: int) -> "FieldGroup":
+        """The members of ``owner`` named in ``names`` that it has (not None), in that order."""
+        return cls(((name, getattr(owner, name)) for name in names if getattr(owner, name) is not None), origin)
+
+    def read(self, data: bytes) -> dict[str, int]:
+        """Each member's value by name, from ``data`` read at ``origin``."""
+        return dict(zip(self.names, self.values(data)))
+
     def values(self, data: bytes) -> list[int]:
-        """Each member's value, in the order given, from ``data`` read at ``origin``."""
+        """Each member's value, in the group's order, from ``data`` read at ``origin``."""
         if self._struct is None or len(data) < self._struct.size:
             return [f.get(data, self.origin) for f in self.fields]
         cells = self._struct.unpack_from(data)
@@ -220,16 +231,13 @@ class VadFields:
     subsection: Field | None  # _MMVAD only: the mapped file is behind Subsection -> ControlArea
     start: int
     end: int
-    _names: tuple[str, ...] = field(init=False, repr=False, compare=False)  # the DECODED members it has
-    _values: FieldGroup = field(init=False, repr=False, compare=False)
+    _members: FieldGroup = field(init=False, repr=False, compare=False)  # the DECODED members it has
 
     DECODED = ("starting_vpn", "starting_vpn_high", "ending_vpn", "ending_vpn_high", "protection", "private",
                "vad_type", "commit_charge")
 
     def __post_init__(self) -> None:
-        names = tuple(name for name in self.DECODED if getattr(self, name) is not None)
-        object.__setattr__(self, "_names", names)
-        object.__setattr__(self, "_values", FieldGroup([getattr(self, name) for name in names], self.start))
+        object.__setattr__(self, "_members", FieldGroup.present(self, self.DECODED, self.start))
 
     @classmethod
     def resolve(cls, vad: TypeFields, long: bool) -> "VadFields":
@@ -262,7 +270,7 @@ class VadFields:
 
     def decode(self, data: bytes) -> tuple[int, int, int, bool, int | None, int | None]:
         """(first byte, last byte, protection index, private, VadType, CommitCharge) from [start, end)."""
-        value = dict(zip(self._names, self._values.values(data)))
+        value = self._members.read(data)
         first = value["starting_vpn"] << 12
         if "starting_vpn_high" in value:
             first |= value["starting_vpn_high"] << 44
@@ -469,26 +477,13 @@ class ThreadLayout:
     thread_list_entry: int  # _ETHREAD.ThreadListEntry
     flink: Field
     link_size: int
-    # the ROW_MEMBERS this layout has, and ``trap``: each group unpacked from one read at a time
-    row_names: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    # the ROW_MEMBERS this layout has (read at ``start``) and ``trap``'s registers (at ``trap_start``)
     row: FieldGroup = field(init=False, repr=False, compare=False)
-    trap_names: tuple[str, ...] = field(init=False, repr=False, compare=False)
-    trap_values: FieldGroup = field(init=False, repr=False, compare=False)
+    trap_registers: FieldGroup = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        names = tuple(name for name in ROW_MEMBERS if getattr(self, name) is not None)
-        object.__setattr__(self, "row_names", names)
-        object.__setattr__(self, "row", FieldGroup([getattr(self, name) for name in names], self.start))
-        object.__setattr__(self, "trap_names", tuple(name for name, _ in self.trap))
-        object.__setattr__(self, "trap_values", FieldGroup([member for _, member in self.trap], self.trap_start))
-
-    def row_values(self, data: bytes) -> dict[str, int]:
-        """The row's members by name (those this layout has), from the _ETHREAD's bytes at ``start``."""
-        return dict(zip(self.row_names, self.row.values(data)))
-
-    def trap_registers(self, data: bytes) -> dict[str, int]:
-        """``trap``'s registers by name, from the _KTRAP_FRAME's bytes at ``trap_start``."""
-        return dict(zip(self.trap_names, self.trap_values.values(data)))
+        object.__setattr__(self, "row", FieldGroup.present(self, ROW_MEMBERS, self.start))
+        object.__setattr__(self, "trap_registers", FieldGroup(self.trap, self.trap_start))
 
     @classmethod
     def resolve(cls, context: interfaces.context.ContextInterface, table: str, address_mask: int) -> "ThreadLayout":

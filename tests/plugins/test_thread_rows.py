@@ -36,11 +36,11 @@ def test_every_real_kernel_layout_unpacks_its_members_in_one_piece(benign_real_i
     source = open_image(image, VolatilitySettings(symbols=[image.parent / "symbols"]), lambda *_: None)
     memory = next(o.memory for o in source.processes() if o.memory is not None and o.memory.threads())
     layout = memory._thread_layout
-    assert layout.row._struct is not None and layout.trap_values._struct is not None
+    assert layout.row._struct is not None and layout.trap_registers._struct is not None
     root = memory._proc.get_vad_root()
     vads = VadLayout.resolve(memory._context, memory._kernel.symbol_table_name,
                              root.vol.type_name.split("!")[-1], memory._kernel_layer.address_mask)
-    assert vads.short._values._struct is not None and vads.long._values._struct is not None
+    assert vads.short._members._struct is not None and vads.long._members._struct is not None
     ours = {t.tid: (t.state, t.wait_reason, t.start_address) for t in memory.threads()}
     for ethread in threads.Threads.list_threads(memory._context, memory._kernel_module_name, memory._proc):
         tcb = ethread.Tcb

@@ -28,10 +28,12 @@ def test_every_value_is_field_gets():
             base = fields[0]
             fields.append(Field(base.offset, base.length, base.signed, 0, 1))
         origin = min(f.offset for f in fields) - rng.choice([0, 0, 0, 4])
-        group = FieldGroup(fields, origin)
+        group = FieldGroup([(f"m{i}", f) for i, f in enumerate(fields)], origin)
         grouped += group._struct is not None
         end = max(f.offset + f.length for f in fields)
         for size in (end - origin, end - origin + 5, max(0, end - origin - rng.randrange(1, 9))):
             data = bytes(rng.getrandbits(8) for _ in range(size))
-            assert group.values(data) == [f.get(data, origin) for f in fields], (fields, origin, size)
+            expected = [f.get(data, origin) for f in fields]
+            assert group.values(data) == expected, (fields, origin, size)
+            assert group.read(data) == {f"m{i}": value for i, value in enumerate(expected)}
     assert 300 < grouped < 3000, "both the unpacked and the member-by-member paths are exercised"
