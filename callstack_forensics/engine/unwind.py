@@ -186,12 +186,6 @@ class Registers:
         self.rsp: int | None = others.pop("rsp", None)
         self._others = others
 
-    @property
-    def values(self) -> dict[str, int | None]:
-        """Every register set, by name (a copy: change them through :meth:`set`)."""
-        known = {"rip": self.rip, "rsp": self.rsp}
-        return {**self._others, **{k: v for k, v in known.items() if v is not None}}
-
     def get(self, name: str) -> int | None:
         if name == "rsp":
             return self.rsp
