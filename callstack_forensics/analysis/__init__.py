@@ -2,7 +2,7 @@
 
 Front ends (the CLI's ``analyze``/``report``/``events``, tests) hand a :class:`Source` to
 :func:`analyze` and get an :class:`Analysis` back; the Volatility half of opening a memory
-image lives in ``plugins/callstacks/session.py``, so nothing here imports Volatility.
+image lives in ``callstack_forensics/volatility/session.py``, so nothing here imports Volatility.
 """
 
 from .model import Analysis, Finding, MatchedFrame, OpenedProcess, ProcessResult, Source, SourceInfo

@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 
 from ..analysis import Analysis, AnalysisOptions, OpenedProcess, Source, analyze
-from ..analysis.fingerprint import sha256_file
+from ..analysis.fingerprint import BackgroundSha256
 from ..engine.context import WalkOptions
 from ..hostfiles import HostFiles
 from ..rules import default_rules_dir, load_rules, rule_folders
@@ -151,30 +151,53 @@ def open_with_progress(path: Path, opts: RunOptions, stages: RichStages) -> Sour
     return source
 
 
-def hash_with_progress(path: Path, source: Source, stages: RichStages) -> None:
-    """The source's SHA-256 for the record: it reads the whole file (4 GiB for a forged image),
-    so it runs only once the filters have passed."""
+def show_hash(hashing: BackgroundSha256, source: Source, stages: RichStages) -> None:
+    """The hash's bar, once the process list has passed the filters: a run refused for a
+    ``--pid`` that is not there shows no hash it will not finish."""
     stages.stage("sha256", source.info.size)
-    source.info.sha256 = sha256_file(path, lambda done: stages.advance("sha256", done, ""))
-    stages.finish("sha256", source.info.sha256[:16] + "...")
+    stages.advance("sha256", hashing.done)
+
+
+def finish_hash(hashing: BackgroundSha256, analysis: Analysis, stages: RichStages) -> None:
+    """Wait for what is left of the hash and put it in the record. A file that cannot be read to
+    its end leaves the record without a hash and says so: the findings stand."""
+    try:
+        analysis.source.sha256 = hashing.result()
+    except OSError as exc:
+        analysis.notes.append(str(exc))
+        stages.finish("sha256", "not worked out")
+        return
+    stages.finish("sha256", analysis.source.sha256[:16] + "...")
 
 
 def run_analysis(path: Path, opts: RunOptions, console: Console, with_rules: bool = True,
                  emit_ancestors: bool = True) -> Analysis:
-    """Open, walk, build events and (``with_rules``) run the rules, with rich progress on ``console``."""
+    """Open, walk, build events and (``with_rules``) run the rules, with rich progress on ``console``.
+
+    The source's SHA-256 (``opts.hash_source``) is worked out beside all of it, from the start:
+    it reads the whole file, often the longest part of the run."""
     check_folders(opts)
     files = open_files(opts.files_dirs)  # before the image: a wrong folder must not cost minutes
-    with RichStages(console) as stages:
-        source = open_with_progress(path, opts, stages)
+    stages = RichStages(console)
+    hashing = BackgroundSha256(path, lambda done: stages.advance("sha256", done)) if opts.hash_source else None
+    try:
+        with stages:
+            source = open_with_progress(path, opts, stages)
 
-        def listed(opened: list[OpenedProcess]) -> None:
-            check_filters(path, opts.pids, opts.tids, opened)
-            if opts.hash_source:
-                hash_with_progress(path, source, stages)
+            def listed(opened: list[OpenedProcess]) -> None:
+                check_filters(path, opts.pids, opts.tids, opened)
+                if hashing is not None:
+                    show_hash(hashing, source, stages)
 
-        options = analysis_options(opts, with_rules, emit_ancestors, files)
-        options.on_listed = listed
-        return analyze(source, options, stages)
+            options = analysis_options(opts, with_rules, emit_ancestors, files)
+            options.on_listed = listed
+            analysis = analyze(source, options, stages)
+            if hashing is not None:
+                finish_hash(hashing, analysis, stages)
+            return analysis
+    finally:  # a refused, failed or interrupted run stops reading the image
+        if hashing is not None:
+            hashing.cancel()
 
 
 def open_files(folders: list[Path]) -> HostFiles | None:

@@ -4,6 +4,7 @@ one way to print a finding, 80 columns, plain --help, counts in words."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import subprocess
@@ -14,6 +15,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from callstack_forensics.analysis import Analysis, Finding
+from callstack_forensics.analysis.fingerprint import sha256_file
 from callstack_forensics.analysis.model import MatchedFrame, OpenedProcess, ProcessResult
 from callstack_forensics.cli.app import build_app
 from callstack_forensics.cli.filters import check_filters
@@ -80,6 +82,28 @@ def test_the_image_is_hashed_once_the_process_list_has_passed_the_filters(fork_i
     done = run("analyze", fork_image, "--symbols", symbols(fork_image), "--pid", "6092", COLUMNS="120")
     assert done.returncode == 1, done.stderr
     assert stages_run(done.stderr) == ["image", "processes", "sha256", "threads", "events", "rules"]
+
+
+def test_the_hash_runs_beside_the_walk_and_a_failed_hash_keeps_the_findings(fork_image, tmp_path, monkeypatch):
+    """The image is hashed by a child process from the start; if it cannot be read to its end,
+    the record has no hash and a note says why, and the findings are all still there."""
+    from callstack_forensics.analysis import fingerprint
+
+    args = ["analyze", str(fork_image), "--symbols", str(symbols(fork_image)), "--json", "-q",
+            "--cache-dir", str(tmp_path)]
+    whole = CliRunner().invoke(build_app(), args)
+    assert whole.exit_code == 1, whole.output
+
+    def unreadable(self):
+        raise OSError(f"SHA-256 of {self.path} not worked out: [Errno 5] Input/output error")
+
+    monkeypatch.setattr(fingerprint.BackgroundSha256, "result", unreadable)
+    failed = CliRunner().invoke(build_app(), args)
+    assert failed.exit_code == 1, failed.output
+    good, bad = json.loads(whole.stdout), json.loads(failed.stdout)
+    assert good["source"]["sha256"] == sha256_file(fork_image) and bad["source"]["sha256"] is None
+    assert bad["findings"] == good["findings"] and bad["findings"]
+    assert f"SHA-256 of {fork_image} not worked out: [Errno 5] Input/output error" in bad["notes"]
 
 
 def test_a_filter_miss_names_at_most_40_ids_and_counts_the_rest():
