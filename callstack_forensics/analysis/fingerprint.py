@@ -48,7 +48,9 @@ class BackgroundSha256:
     holds it, waits up to Python's 5 ms switch interval for every 5 ms of hashing. A child
     interpreter runs on the second core untouched; the run then waits only for what is left of
     the hash when its analysis is done. The child prints its running total a line per chunk
-    (``done``, read here by a thread that waits on the pipe without the GIL) and the digest last."""
+    (``done``, read here by a thread that waits on the pipe without the GIL) and the digest last.
+    Where no child can be started (a frozen build has no interpreter to start, a sandbox may
+    refuse it), the same hash runs on that thread instead: slower beside the walk, same digest."""
 
     def __init__(self, path: Path, on_bytes: Callable[[int], None] | None = None) -> None:
         self.path = path
@@ -56,24 +58,30 @@ class BackgroundSha256:
         self._cancelled = False
         self._on_bytes = on_bytes
         self._digest: str | None = None
-        self._child = subprocess.Popen([sys.executable, "-I", str(Path(__file__).resolve()), str(path)],
-                                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                       stderr=subprocess.PIPE, text=True)
-        self.pid = self._child.pid
-        self._reader = threading.Thread(target=self._follow, name=f"sha256 {path.name}", daemon=True)
-        self._reader.start()
+        self._error: str | None = None
+        self._child = _start_child(path)
+        self.pid = self._child.pid if self._child is not None else None
+        work = self._follow if self._child is not None else self._hash_here
+        self._worker = threading.Thread(target=work, name=f"sha256 {path.name}", daemon=True)
+        self._worker.start()
 
     def _follow(self) -> None:
-        assert self._child.stdout is not None
+        assert self._child is not None and self._child.stdout is not None
         for line in self._child.stdout:
             if line.startswith(DIGEST_PREFIX):
                 self._digest = line[len(DIGEST_PREFIX):].strip()
             elif line.strip().isdigit():
-                self.done = int(line)
-                self._report(self.done)
+                self._report(int(line))
+
+    def _hash_here(self) -> None:
+        try:
+            self._digest = sha256_file(self.path, self._report, lambda: not self._cancelled)
+        except OSError as exc:
+            self._error = str(exc)
 
     def _report(self, done: int) -> None:
         """Progress is for the eye: a callback that fails is dropped, the hash goes on."""
+        self.done = done
         if self._on_bytes is None:
             return
         try:
@@ -82,29 +90,44 @@ class BackgroundSha256:
             self._on_bytes = None
 
     def result(self) -> str:
-        """The hex digest once the whole file is hashed; ``OSError`` with the child's own words
+        """The hex digest once the whole file is hashed; ``OSError`` with the hash's own words
         when it could not hash the file."""
         if self._cancelled:
             raise InterruptedError(f"SHA-256 of {self.path} abandoned")
-        self._reader.join()
-        assert self._child.stderr is not None
-        error = self._child.stderr.read()
-        code = self._child.wait()
-        if code != 0 or self._digest is None:
-            why = error.strip().splitlines()[-1] if error.strip() else f"the hashing process exited {code}"
-            raise OSError(f"SHA-256 of {self.path} not worked out: {why}")
+        self._worker.join()
+        if self._child is not None:
+            assert self._child.stderr is not None
+            error, code = self._child.stderr.read().strip(), self._child.wait()
+            if code != 0 or self._digest is None:
+                self._error = error.splitlines()[-1] if error else f"the hashing process exited {code}"
+        if self._error is not None or self._digest is None:
+            raise OSError(f"SHA-256 of {self.path} not worked out: {self._error}")
         return self._digest
 
     def cancel(self) -> None:
         """The run no longer needs the hash (it failed or was interrupted): stop reading the file."""
         self._cancelled = True
-        if self._child.poll() is None:
-            self._child.kill()
-        self._child.wait()
-        self._reader.join()
-        for stream in (self._child.stdout, self._child.stderr):
-            if stream is not None:
-                stream.close()
+        if self._child is not None:
+            if self._child.poll() is None:
+                self._child.kill()
+            self._child.wait()
+        self._worker.join()
+        if self._child is not None:
+            for stream in (self._child.stdout, self._child.stderr):
+                if stream is not None:
+                    stream.close()
+
+
+def _start_child(path: Path) -> subprocess.Popen | None:
+    """This file run as a script by the same interpreter; None where that cannot be done."""
+    if getattr(sys, "frozen", False) or not sys.executable:
+        return None
+    try:
+        return subprocess.Popen([sys.executable, "-I", str(Path(__file__).resolve()), str(path)],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+    except OSError:
+        return None
 
 
 def _child_main(argv: list[str]) -> int:

@@ -10,7 +10,16 @@ from pathlib import Path
 
 import pytest
 
+from callstack_forensics.analysis import fingerprint
 from callstack_forensics.analysis.fingerprint import CHUNK, BackgroundSha256, sha256_file
+
+
+@pytest.fixture(params=["child", "thread"])
+def where(request, monkeypatch) -> str:
+    """Both ways the hash runs: a child process, or (where none can be started) a thread here."""
+    if request.param == "thread":
+        monkeypatch.setattr(fingerprint, "_start_child", lambda path: None)
+    return request.param
 
 
 @pytest.fixture
@@ -21,22 +30,24 @@ def sample(tmp_path) -> Path:
     return path
 
 
-def test_the_background_hash_is_the_files_sha256_with_a_running_total(sample):
+def test_the_background_hash_is_the_files_sha256_with_a_running_total(sample, where):
     totals: list[int] = []
-    digest = BackgroundSha256(sample, totals.append).result()
+    hashing = BackgroundSha256(sample, totals.append)
+    assert (hashing.pid is not None) == (where == "child")
+    digest = hashing.result()
     assert digest == hashlib.sha256(sample.read_bytes()).hexdigest() == sha256_file(sample)
     size = sample.stat().st_size
     assert totals == [CHUNK, 2 * CHUNK, 3 * CHUNK, size]
 
 
-def test_a_failing_progress_callback_does_not_lose_the_hash(sample):
+def test_a_failing_progress_callback_does_not_lose_the_hash(sample, where):
     def broken(done: int) -> None:
         raise RuntimeError("the terminal went away")
 
     assert BackgroundSha256(sample, broken).result() == sha256_file(sample)
 
 
-def test_a_file_that_cannot_be_hashed_says_why(tmp_path):
+def test_a_file_that_cannot_be_hashed_says_why(tmp_path, where):
     missing = tmp_path / "gone.raw"
     with pytest.raises(OSError) as raised:
         BackgroundSha256(missing).result()
@@ -51,6 +62,18 @@ def test_a_cancelled_hash_leaves_no_process_behind(tmp_path):
     hashing.cancel()
     with pytest.raises(ProcessLookupError):
         os.kill(hashing.pid, 0)  # killed and reaped
+    with pytest.raises(OSError):
+        hashing.result()
+
+
+def test_a_cancelled_hash_on_a_thread_stops_reading(tmp_path, monkeypatch):
+    monkeypatch.setattr(fingerprint, "_start_child", lambda path: None)
+    big = tmp_path / "sparse.raw"
+    with open(big, "wb") as handle:
+        handle.truncate(64 << 30)
+    hashing = BackgroundSha256(big)
+    hashing.cancel()  # returns once the thread has stopped: it would take minutes otherwise
+    assert hashing.done < big.stat().st_size
     with pytest.raises(OSError):
         hashing.result()
 
