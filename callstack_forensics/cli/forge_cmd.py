@@ -1,4 +1,4 @@
-"""``callstack-forensics forge SCENARIO.toml -o OUT.raw [--isf FILE] [--ram SIZE] [--threads-scale N] [--processes-scale N] [--computer-name NAME]``:
+"""``callstack-forensics forge SCENARIO.toml -o OUT.raw [--isf FILE] [--ram SIZE] [--threads-scale N] [--processes-scale N] [--host-weight] [--computer-name NAME]``:
 build a memory image from a scenario."""
 
 from __future__ import annotations
@@ -20,6 +20,9 @@ def register(app: typer.Typer) -> None:
         processes_scale: int = typer.Option(1, "--processes-scale", min=1,
                                             help="Run N copies of every user process (each its own PID, "
                                             "address space and threads): an image of a real host's size."),
+        host_weight: bool = typer.Option(False, "--host-weight", help="Give every user process the modules, VADs and "
+                                         "written heap of a real host's process (tens of modules and hundreds of VADs; "
+                                         "explorer more): with --processes-scale, an image of a real host's weight."),
         ram: str = typer.Option("4G", "--ram", help="Physical memory of the machine, e.g. 4G or 512M: the image's size "
                                 "(written sparse: only the pages in use take disk)."),
         computer_name: Optional[str] = typer.Option(None, "--computer-name", help="COMPUTERNAME of the machine (every user "
@@ -31,7 +34,7 @@ def register(app: typer.Typer) -> None:
 
         try:
             result = forge(scenario, output, isf, threads_scale=threads_scale, ram=ram, computer_name=computer_name,
-                           processes_scale=processes_scale)
+                           processes_scale=processes_scale, host_weight=host_weight)
         except FORGE_ERRORS as exc:
             typer.echo(f"forge: {exc}", err=True)
             raise typer.Exit(2)

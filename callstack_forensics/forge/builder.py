@@ -59,7 +59,8 @@ class ForgeResult:
 
 def forge(scenario_path: str | Path, out_path: str | Path, isf_path: str | Path | None = None,
           modules_dir: str | Path | None = None, layout: Layout | None = None, threads_scale: int = 1,
-          ram: str | int = DEFAULT_RAM, computer_name: str | None = None, processes_scale: int = 1) -> ForgeResult:
+          ram: str | int = DEFAULT_RAM, computer_name: str | None = None, processes_scale: int = 1,
+          host_weight: bool = False) -> ForgeResult:
     """Build ``scenario_path`` into ``out_path``; ``layout`` may pass ``isf_path`` already loaded.
 
     ``ram`` is the machine's physical memory and so the image's size (``4G``, ``512M`` or bytes):
@@ -68,7 +69,8 @@ def forge(scenario_path: str | Path, out_path: str | Path, isf_path: str | Path 
     measuring how the analysis grows with an image; ``processes_scale`` N runs N copies of every
     user process (see ``scale.scale_processes``), for images of a real host's size. ``computer_name``
     replaces the scenario's ``[system].computer_name``: one scenario forged as many distinct hosts
-    of a fleet."""
+    of a fleet. ``host_weight`` gives every user process the modules, VADs and written heap of a
+    real host's process (see ``host_weight``), after what the scenario names."""
     size = parse_ram(ram)
     started = time.monotonic()
     scenario = scale_threads(scale_processes(load_scenario(scenario_path), processes_scale), threads_scale)
@@ -81,7 +83,7 @@ def forge(scenario_path: str | Path, out_path: str | Path, isf_path: str | Path 
         layout = Layout.load(isf_path) if isf_path else default_layout()
     catalog = Catalog.load(Path(modules_dir) if modules_dir else None)
     machine = Machine(layout, abi_layout(), PhysicalMemory(limit=size))
-    plans = build_plans(scenario, catalog, machine)
+    plans = build_plans(scenario, catalog, machine, host_weight)
     assembly = assemble(machine, plans, filetime(scenario.time), scenario.processors)
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -91,9 +93,9 @@ def forge(scenario_path: str | Path, out_path: str | Path, isf_path: str | Path 
                        time.monotonic() - started, plans, assembly, machine)
 
 
-def build_plans(scenario: Scenario, catalog: Catalog, machine: Machine) -> list[ProcessPlan]:
+def build_plans(scenario: Scenario, catalog: Catalog, machine: Machine, host_weight: bool = False) -> list[ProcessPlan]:
     by_pid = {p.pid: p for p in scenario.processes}
-    users = UserSpaceBuilder(scenario, catalog, by_pid, machine)
+    users = UserSpaceBuilder(scenario, catalog, by_pid, machine, host_weight)
     plans = []
     tids = {t.tid + 4 * n for p in scenario.processes for t in p.threads for n in range(t.count)}
     tids |= {p.pid for p in scenario.processes}  # one id table for processes and threads, as on Windows

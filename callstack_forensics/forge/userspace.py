@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING
 from . import implants
 from .addresses import VaAllocator
 from .codespace import CodeRegion, CodeSpace, FrameError
+from .host_weight import weight_of
 from .modules import Catalog, MappedImage, ModuleError, bind_imports, bind_loader_pointers
+from .padding import add_weight
 from .plan import LoadedModule, PageWrite, ProcessPlan, ThreadPlan, UserContext, VadPlan, Wow64Context
 from .scenario import ProcessSpec, RegionSpec, Scenario, ScenarioError, ThreadSpec
 from .stacks import ComposeError, Composition, StackComposer
@@ -80,11 +82,13 @@ class UserSpaceBuilder:
     """Builds the plan of one user process."""
 
     def __init__(self, scenario: Scenario, catalog: Catalog, specs_by_pid: dict[int, ProcessSpec],
-                 machine: "Machine") -> None:
+                 machine: "Machine", host_weight: bool = False) -> None:
         self.scenario = scenario
         self.catalog = catalog
         self.specs_by_pid = specs_by_pid
         self.machine = machine
+        self.host_weight = host_weight  # bring every process up to a real host's (forge/host_weight.py)
+        self.heap_pages: dict[int, bytes] = {}  # the weight's heap pages, one set for the image
 
     def fail(self, spec: ProcessSpec, message: str) -> ScenarioError:
         return ScenarioError(f"{self.scenario.path.name}: {spec.where}: {message}")
@@ -116,6 +120,10 @@ class UserSpaceBuilder:
             raise self.fail(spec, str(exc)) from exc
         self._finish_regions(layout)
         self._finish_data(layout)
+        if self.host_weight:
+            add_weight(plan, {} if spec.wow64 else layout.images, layout.va.reserve, layout.va.alloc, self.catalog,
+                       weight_of(spec.image or spec.name), lambda image: self._loaded(image, {}, plan),
+                       self.heap_pages)
         plan.environment = self._environment(spec, user)
         return plan
 
