@@ -344,8 +344,8 @@ def _module_name(ctx: ProcessContext, address: int) -> str:
 def _module_private_bytes(ctx: ProcessContext, module: Module) -> int | None:
     """The module's private executable bytes as its image VAD records them (the largest value
     over the module's regions: the sections of one VAD all carry the VAD's figure)."""
-    values = [r.private_executable_bytes for r in ctx.memory.regions()
-              if r.kind == RegionKind.IMAGE and module.base <= r.start < module.end and r.private_executable_bytes is not None]
+    values = [r.private_executable_bytes for r in ctx.memory.regions_within(module.base, module.end)
+              if r.kind == RegionKind.IMAGE and r.private_executable_bytes is not None]
     return max(values) if values else None
 
 

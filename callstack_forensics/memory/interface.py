@@ -361,6 +361,26 @@ class ProcessMemory(ABC):
             return regs[i]
         return None
 
+    def regions_within(self, start: int, end: int) -> list[Region]:
+        """The regions that start in ``[start, end)``, by start. Why: a module's sections are the
+        regions inside it, and looking for them over every region of a process costs a scan per
+        module: ~200 modules by ~1,300 VADs in a real explorer."""
+        starts, regs = self._region_index
+        return regs[bisect.bisect_left(starts, start):bisect.bisect_left(starts, end)]
+
+    @cached_property
+    def _allocation_index(self) -> dict[int, list[Region]]:
+        index: dict[int, list[Region]] = {}
+        for region in self.regions():
+            index.setdefault(region.allocation_base, []).append(region)
+        return index
+
+    def regions_of_allocation(self, base: int) -> list[Region]:
+        """The regions whose allocation base is ``base``, in :meth:`regions`' order. Why: what a
+        module's image VAD says (its file, its file object) is looked up once per module, and a
+        scan of every region each time costs ~200 modules by ~1,300 VADs in a real explorer."""
+        return self._allocation_index.get(base, [])
+
     @cached_property
     def _module_index(self) -> tuple[list[int], list[Module]]:
         mods = sorted(self.modules(), key=lambda m: m.base)

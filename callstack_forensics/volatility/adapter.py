@@ -342,7 +342,7 @@ class VolatilityProcess(ProcessMemory):
 
     def mapped_file(self, allocation_base: int) -> MappedFile | None:
         """The FILE_OBJECT of the image or file mapping at ``allocation_base`` (issue 15, check 10)."""
-        region = next((r for r in self.regions() if r.allocation_base == allocation_base and r.file_object), None)
+        region = next((r for r in self.regions_of_allocation(allocation_base) if r.file_object), None)
         if region is None or self._file_objects is None:
             return None
         return self._file_objects.read(region.file_object)
@@ -400,7 +400,8 @@ class VolatilityProcess(ProcessMemory):
             head = self._proc.get_peb().Ldr.InLoadOrderModuleList
         except exceptions.InvalidAddressException:
             return
-        layer = self._context.layers[head.vol.layer_name]
+        # the process's own short reads: an entry's members and name are a few reads in one page
+        layer = self._layer if head.vol.layer_name == self._layer_name else self._reads_on(head.vol.layer_name)
         for address in layout.entries(layer, int(head.vol.offset)):
             entry = layout.read(layer, address)
             if entry is not None:

@@ -67,8 +67,8 @@ class PatchedExport:
 
 def private_bytes(ctx: ProcessContext, module: Module) -> int | None:
     """The image VAD's private (copy-on-write) bytes; None when the source does not record them."""
-    values = [r.private_executable_bytes for r in ctx.memory.regions()
-              if r.kind == RegionKind.IMAGE and module.base <= r.start < module.end]
+    values = [r.private_executable_bytes for r in ctx.memory.regions_within(module.base, module.end)
+              if r.kind == RegionKind.IMAGE]
     known = [v for v in values if v is not None]
     return max(known) if known else None
 

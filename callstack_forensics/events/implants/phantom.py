@@ -71,8 +71,8 @@ def _different_files(mapped: str, listed: str) -> bool:
 
 
 def _vad_path(ctx: ProcessContext, module: Module) -> str | None:
-    for region in ctx.memory.regions():
-        if region.kind == RegionKind.IMAGE and region.allocation_base == module.base and region.path:
+    for region in ctx.memory.regions_of_allocation(module.base):
+        if region.kind == RegionKind.IMAGE and region.path:
             return region.path
     return None
 
