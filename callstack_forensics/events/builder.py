@@ -91,6 +91,7 @@ class _Builder:
         self.by_pid = by_pid
         self.shapes = shapes
         self._mapped_pe: dict[tuple[int, int], dict[str, str]] = {}
+        self._version_strings: dict[bytes, dict[str, str]] = {}  # version resources by their bytes
         self._process: dict[int, dict[str, Any]] = {}
         self._module_paths: dict[int, dict[str, Module]] = {}
         self.observed = timestamp(snapshot.observed_at)  # every thread's event is stamped with it
@@ -99,7 +100,7 @@ class _Builder:
         """The module's ``pe`` fields from its resident pages, read once per module of a process."""
         key = (view.info.pid, module.base)
         if key not in self._mapped_pe and view.context is not None:
-            self._mapped_pe[key] = mapped_pe_fields(view.context.memory, module)
+            self._mapped_pe[key] = mapped_pe_fields(view.context.memory, module, self._version_strings)
         return self._mapped_pe.get(key, {})
 
     def process(self, view: ProcessView) -> dict[str, Any]:

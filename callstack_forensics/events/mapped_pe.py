@@ -30,8 +30,12 @@ VERSION_KEYS = {"OriginalFilename": "original_file_name", "ProductName": "produc
 Reader = Callable[[int, int], bytes]
 
 
-def mapped_pe_fields(memory: ProcessMemory, module: Module) -> dict[str, str]:
-    """Elastic's ``pe`` object for a module, from what of it is resident (possibly empty)."""
+def mapped_pe_fields(memory: ProcessMemory, module: Module,
+                     parsed: dict[bytes, dict[str, str]] | None = None) -> dict[str, str]:
+    """Elastic's ``pe`` object for a module, from what of it is resident (possibly empty).
+
+    ``parsed`` keeps the strings of each version resource by its bytes: a DLL loaded in a hundred
+    processes has the same resource in each, read there every time, parsed once."""
     def read(rva: int, size: int) -> bytes:
         if rva < 0 or size < 0 or rva + size > module.size:
             raise MemoryMissing(module.base + rva, "outside the module")
@@ -42,7 +46,7 @@ def mapped_pe_fields(memory: ProcessMemory, module: Module) -> dict[str, str]:
     except Exception:  # a missing page or a hostile source (anything it raises) costs only these fields
         return {}
     out: dict[str, str] = {}
-    for action in (lambda: _version(read, directories), lambda: _imphash(read, directories, is64)):
+    for action in (lambda: _version(read, directories, parsed), lambda: _imphash(read, directories, is64)):
         try:
             out.update(action())
         except Exception:  # likewise: one part unreadable leaves the other
@@ -71,7 +75,8 @@ def _directories(read: Reader) -> tuple[list[tuple[int, int]], bool]:
 # ---- VERSIONINFO ----------------------------------------------------------------------------------
 
 
-def _version(read: Reader, directories: list[tuple[int, int]]) -> dict[str, str]:
+def _version(read: Reader, directories: list[tuple[int, int]],
+             parsed: dict[bytes, dict[str, str]] | None = None) -> dict[str, str]:
     if len(directories) <= DIR_RESOURCE or not directories[DIR_RESOURCE][0]:
         return {}
     root = directories[DIR_RESOURCE][0]
@@ -80,7 +85,11 @@ def _version(read: Reader, directories: list[tuple[int, int]]) -> dict[str, str]
         return {}
     rva, size = leaf
     data = read(rva, min(size, MAX_VERSION_BYTES))
-    strings = _string_file_info(data)
+    strings = parsed.get(data) if parsed is not None else None
+    if strings is None:
+        strings = _string_file_info(data)
+        if parsed is not None:
+            parsed[data] = strings
     return {VERSION_KEYS[k]: v for k, v in strings.items() if k in VERSION_KEYS and v}
 
 

@@ -46,10 +46,14 @@ def test_a_module_without_version_resource_has_only_its_imphash(forged):
     assert monitor["pe"] == {"imphash": pefile.PE(str(SAMPLES / "evilmon.dll")).get_imphash()}
 
 
-def _mapped(name: str, drop: int | None = None) -> tuple[SynthProcess, Module]:
+def _mapped(name: str, drop: int | None = None, rewrite: tuple[str, str] | None = None) -> tuple[SynthProcess, Module]:
     pe = pefile.PE(str(SAMPLES / name))
     base = 0x7FF700000000
     image = bytes(pe.get_memory_mapped_image(ImageBase=base)).ljust(pe.OPTIONAL_HEADER.SizeOfImage, b"\0")
+    if rewrite is not None:  # a version string changed in memory, same length
+        old, new = (text.encode("utf-16-le") for text in rewrite)
+        assert old in image
+        image = image.replace(old, new)
     proc = SynthProcess()
     for offset in range(0, len(image), 0x1000):
         if offset != drop:
@@ -78,3 +82,21 @@ def test_a_hostile_source_costs_only_the_pe_fields():
     proc, module = _mapped("cmd.exe")
     hostile = Hostile()
     assert mapped_pe_fields(hostile, module) == {}
+
+
+def test_a_version_resource_is_parsed_once_per_content(monkeypatch):
+    """The same DLL in many processes: its resource is read in each and parsed once; a process
+    whose resource bytes differ (rewritten in memory) gets its own strings, not the kept ones."""
+    from callstack_forensics.events import mapped_pe
+
+    parses = []
+    parse = mapped_pe._string_file_info
+    monkeypatch.setattr(mapped_pe, "_string_file_info", lambda data: parses.append(data) or parse(data))
+    parsed: dict[bytes, dict[str, str]] = {}
+    first, module = _mapped("cmd.exe")
+    second, _ = _mapped("cmd.exe")
+    assert mapped_pe_fields(first, module, parsed) == mapped_pe_fields(second, module, parsed) == _file_pe("cmd.exe")
+    assert len(parses) == 1
+    rewritten, _ = _mapped("cmd.exe", rewrite=("Cmd.Exe", "Evl.Exe"))
+    assert mapped_pe_fields(rewritten, module, parsed)["original_file_name"] == "Evl.Exe"
+    assert len(parses) == 2
