@@ -345,6 +345,9 @@ class VadLayout:
     short: VadFields
     long: VadFields
     file_name: FileNameFields
+    # (layer, subsection) -> (file name, FILE_OBJECT): see _file_of
+    _files: dict[tuple[str, int], tuple[str | None, int | None]] = field(default_factory=dict, compare=False,
+                                                                          repr=False)
 
     @classmethod
     def resolve(cls, context: interfaces.context.ContextInterface, table: str, node_type: str,
@@ -370,10 +373,20 @@ class VadLayout:
         start, last, protection, private, vad_type, commit = fields.decode(data)
         name = file_object = None
         if fields.subsection is not None:
-            subsection = fields.subsection.get(data, fields.start)
-            name = self.file_name.read(layer, subsection)
-            file_object = self.file_name.file_object(layer, subsection)
+            name, file_object = self._file_of(layer, fields.subsection.get(data, fields.start))
         return Vad(start, last, protection, private, vad_type, commit, name, file_object)
+
+    def _file_of(self, layer: interfaces.layers.DataLayerInterface, subsection: int) -> tuple[str | None, int | None]:
+        """The file name and FILE_OBJECT behind a VAD's subsection. Both are kernel memory, the same
+        bytes whichever process's VAD points there, and every process that maps a DLL points at
+        the one image section of it: worked out once per image and subsection, not six reads per
+        VAD (a real host's processes map the same DLLs and data files over and over)."""
+        key = (layer.name, subsection)
+        found = self._files.get(key)
+        if found is None:
+            found = self._files[key] = (self.file_name.read(layer, subsection),
+                                        self.file_name.file_object(layer, subsection))
+        return found
 
 
 def vad_nodes(layer: interfaces.layers.DataLayerInterface, root: int, layout: VadLayout) -> list[tuple[int, str]]:

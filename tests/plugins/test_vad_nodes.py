@@ -70,3 +70,42 @@ def test_a_node_read_only_in_part_loses_what_volatility_loses(scenario_image):
         assert [n for n in whole if n[0] not in lost] == cut
         checked += 1
     assert checked
+
+
+class _Counting:
+    """A layer that counts the reads made through it."""
+
+    def __init__(self, layer):
+        self._layer = layer
+        self.name = layer.name
+        self.reads = 0
+
+    def read(self, offset: int, length: int, pad: bool = False) -> bytes:
+        self.reads += 1
+        return self._layer.read(offset, length, pad)
+
+
+def test_a_files_name_and_object_are_read_once_per_subsection(scenario_image):
+    """Every process maps the same DLLs through the same image sections: a VAD's file name and
+    FILE_OBJECT are Volatility's, and a VAD whose subsection was seen before costs one read, its own."""
+    image = scenario_image("sleep_obfuscation_contexts")
+    layout, counting, named, again = None, None, 0, 0
+    for name, root, layer, own_layout in _trees(image):
+        layout = layout or own_layout  # one layout for the image, as the adapter keeps it
+        counting = counting if counting is not None and counting._layer is layer else _Counting(layer)
+        table = root.vol.type_name.split(constants.BANG)[0]
+        for address, kind in vad_nodes(layer, int(root.vol.offset), layout):
+            if kind != "long":
+                continue
+            before = counting.reads
+            seen = len(layout._files)
+            vad = layout.read(counting, address, kind)
+            obj = root._context.object(table + constants.BANG + "_MMVAD", layer_name=root.vol.layer_name,
+                                       offset=address, native_layer_name=root.vol.native_layer_name)
+            theirs = obj.get_file_name()
+            assert vad.file_name == (theirs if isinstance(theirs, str) else None), (name, hex(address))
+            named += vad.file_name is not None
+            if len(layout._files) == seen:  # a subsection seen before: the node's own read only
+                assert counting.reads - before == 1, (name, hex(address))
+                again += 1
+    assert named > 50 and again > 50
