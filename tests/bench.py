@@ -314,7 +314,7 @@ def main() -> None:
         f"Measured {started:%Y-%m-%d %H:%M} UTC on {machine()}. Load average (1, 5, 15 min) {load_before} "
         f"before the run, {load()} after it: wall times on a busy machine carry its neighbours' load, CPU times do not.",
         "",
-        "Reproduce with `make bench` (about 12 minutes on 2 cores; it forges the scaled images into `out/bench/` and "
+        "Reproduce with `make bench` (about 25 minutes on 2 cores, 7 of them one `windows.malfind` run on the real-size image; it forges the scaled images into `out/bench/` and "
         "builds the Wine captures first if they are missing). Measurements, not tests: a target missed is written "
         "down as missed.",
         "",
