@@ -140,7 +140,7 @@ def _child_main(argv: list[str]) -> int:
     try:
         digest = sha256_file(Path(argv[1]), lambda done: print(done, flush=True),
                              lambda: os.getppid() == parent)
-    except (OSError, BrokenPipeError) as exc:
+    except OSError as exc:  # BrokenPipeError included: the parent closed the pipe
         print(f"{exc}", file=sys.stderr)
         return 1
     print(DIGEST_PREFIX + digest, flush=True)
