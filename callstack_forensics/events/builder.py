@@ -16,6 +16,7 @@ from ..memory import Module, RegionKind, ThreadInfo
 from ..engine.stack import UNBACKED, UNKNOWN, integrity_fields
 from ..hunt.prevalence import ShapeCounts
 from . import implants
+from .implants.patches import private_bytes
 from .evidence import event_header, evidence
 from .filefields import apply_facts, image_module, module_facts
 from .final_module import complete_final_module, kernel_final_module, modules_by_path
@@ -207,7 +208,7 @@ class _Builder:
     def _library_event(self, view: ProcessView, ctx: ProcessContext, module: Module) -> dict[str, Any]:
         dll: dict[str, Any] = {"name": module.name, "path": self.volumes.dos_path(module.path)}
         ext: dict[str, Any] = {"mapped_address": f"{module.base:#x}", "mapped_size": module.size}
-        private = _module_private_bytes(ctx, module)
+        private = private_bytes(ctx, module)  # the image VAD's figure, over its sections
         if private is not None:
             ext["allocation_private_bytes"] = private
         if not module.linked:
@@ -340,14 +341,6 @@ def _module_name(ctx: ProcessContext, address: int) -> str:
     if region is not None and (region.kind == RegionKind.PRIVATE or (region.kind == RegionKind.MAPPED and not region.path)):
         return UNBACKED
     return UNKNOWN
-
-
-def _module_private_bytes(ctx: ProcessContext, module: Module) -> int | None:
-    """The module's private executable bytes as its image VAD records them (the largest value
-    over the module's regions: the sections of one VAD all carry the VAD's figure)."""
-    values = [r.private_executable_bytes for r in ctx.memory.regions_within(module.base, module.end)
-              if r.kind == RegionKind.IMAGE and r.private_executable_bytes is not None]
-    return max(values) if values else None
 
 
 def _uptime(view: ProcessView, observed_at: Any) -> int | None:
