@@ -33,7 +33,12 @@ def timestamp(when: dt.datetime | None) -> str | None:
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.timezone.utc)
-    return when.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    elif when.tzinfo is not dt.timezone.utc:
+        when = when.astimezone(dt.timezone.utc)
+    if when.year < 1000:  # strftime writes such a year without its leading zeros
+        return when.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    # The same text as strftime's, a third of its cost (one per thread event and process)
+    return when.isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 def entity_id(info: ProcessInfo) -> str:
