@@ -107,3 +107,29 @@ def test_the_pages_an_analysis_reads_translate_as_volatility(scenario_image):
                     assert mine == _volatility(layer, address), f"{opened.info.name} {address:#x}"
                     answered[half] += 1
     assert answered["kernel"] > 20 and answered["process"] > 500
+
+
+class _OwnFrameNumbers(intel.WindowsIntel32e):
+    """A layer that takes the page-frame number its own way (as Linux's layers do)."""
+
+    def _pte_pfn(self, entry: int) -> int:
+        return (entry & ((1 << 40) - 1)) >> 13
+
+
+def test_a_layer_with_its_own_frame_numbers_is_asked_for_them():
+    context = contexts.Context()
+    context.add_layer(physical.BufferDataLayer(context, "base", "base", bytes(_tables())))
+    context.config["virtual.memory_layer"] = "base"
+    context.config["virtual.page_map_offset"] = PML4
+    layer = _OwnFrameNumbers(context, "virtual", "virtual")
+    context.add_layer(layer)
+    walk, plain = LeafWalk(layer), LeafWalk(_layer())
+    differ = 0
+    for address in range(0, 0x200000, 0x1000):
+        mine, usual = walk.translate(address), plain.translate(address)
+        assert (mine is None) == (usual is None)
+        if mine is not None:
+            entry = struct.unpack_from("<Q", bytes(_tables()), PT + (address >> 12) * 8)[0]
+            assert mine[0] == layer._pte_pfn(entry) << 12 | (address & 0xFFF)
+            differ += mine != usual
+    assert differ > 0
