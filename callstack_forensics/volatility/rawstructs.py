@@ -17,6 +17,7 @@ adapter reads through Volatility's objects instead.
 
 from __future__ import annotations
 
+import operator
 import struct
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
@@ -150,7 +151,7 @@ class FieldGroup:
     ``struct`` has no code for, and a buffer shorter than the group's span are left to ``get``.
     """
 
-    __slots__ = ("names", "fields", "origin", "_struct", "_picks")
+    __slots__ = ("names", "fields", "origin", "_struct", "_picks", "_take", "_adjust")
 
     def __init__(self, members: "Iterable[tuple[str, Field]]", origin: int) -> None:
         named = tuple(members)
@@ -161,7 +162,7 @@ class FieldGroup:
         plain = all((length, signed) in _CODES and offset >= origin for offset, length, signed in cells)
         disjoint = all(a[0] + a[1] <= b[0] for a, b in zip(cells, cells[1:]))
         if not (cells and plain and disjoint):
-            self._struct, self._picks = None, ()
+            self._struct, self._picks, self._take, self._adjust = None, (), None, ()
             return
         fmt, at = ["<"], origin
         for offset, length, signed in cells:
@@ -170,6 +171,13 @@ class FieldGroup:
         self._struct = struct.Struct("".join(fmt))
         index = {cell: i for i, cell in enumerate(cells)}
         self._picks = tuple((index[f.offset, f.length, f.signed], f.start_bit, f.end_bit, f.mask) for f in self.fields)
+        # Each member's piece taken in one C call; only bit fields and masked members (pointers)
+        # are then worked on one by one.
+        picked = [pick[0] for pick in self._picks]
+        self._take = operator.itemgetter(*picked) if len(picked) > 1 else (lambda cells: (cells[picked[0]],))
+        self._adjust = tuple((position, start_bit, end_bit, mask)
+                             for position, (_, start_bit, end_bit, mask) in enumerate(self._picks)
+                             if start_bit is not None or mask is not None)
 
     @classmethod
     def present(cls, owner: Any, names: tuple[str, ...], origin: int) -> "FieldGroup":
@@ -184,15 +192,14 @@ class FieldGroup:
         """Each member's value, in the group's order, from ``data`` read at ``origin``."""
         if self._struct is None or len(data) < self._struct.size:
             return [f.get(data, self.origin) for f in self.fields]
-        cells = self._struct.unpack_from(data)
-        out = []
-        for index, start_bit, end_bit, mask in self._picks:
-            value = cells[index]
+        out = list(self._take(self._struct.unpack_from(data)))
+        for position, start_bit, end_bit, mask in self._adjust:
+            value = out[position]
             if start_bit is not None:
                 value = (value & ((1 << end_bit) - 1)) >> start_bit
             if mask is not None:
                 value &= mask
-            out.append(value)
+            out[position] = value
         return out
 
 
