@@ -218,8 +218,12 @@ class Registers:
 class StackReader:
     """What the unwinder needs from memory: 64-bit reads, MemoryMissing when absent."""
 
-    def __init__(self, read) -> None:
+    def __init__(self, read, qword=None) -> None:
+        """``read(address, size)``: exactly ``size`` bytes or MemoryMissing; ``qword(address)``:
+        the same for 8 bytes as an integer, where the memory has a faster way to give it."""
         self._read = read
+        if qword is not None:
+            self.u64 = qword
 
     def u64(self, address: int) -> int:
         return struct.unpack("<Q", self._read(address, 8))[0]

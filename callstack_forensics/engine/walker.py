@@ -256,7 +256,7 @@ def _unwind_step(ctx: ProcessContext, cur: Registers, frame0: bool) -> _Step:
     lookup = rip if frame0 else rip - 1
     module = ctx.module(lookup)
     image = ctx.image_of(module)
-    reader = StackReader(ctx.cache.read)
+    reader = StackReader(ctx.cache.read, ctx.cache.qword)
     if module is not None and image is not None and image.is_64 and image.has_unwind_data:
         function = image.function_at(lookup - module.base)
         try:

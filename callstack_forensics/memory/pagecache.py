@@ -14,6 +14,7 @@ from collections import OrderedDict
 from .interface import PAGE_SIZE, MemoryMissing, ProcessMemory
 
 _MISSING = b""
+_QWORD = struct.Struct("<Q")
 
 
 class PageCache:
@@ -87,6 +88,19 @@ class PageCache:
             raise
         except Exception as exc:
             raise MemoryMissing(address, f"unreadable ({type(exc).__name__})") from exc
+
+    def qword(self, address: int) -> int:
+        """``read(address, 8)`` as a little-endian integer, MemoryMissing as ``read`` raises it.
+        Why: an unwind reads a few such slots per frame, and a slot on a page already held is
+        one dictionary lookup here, not the general read's checks and slices."""
+        page = address & ~(PAGE_SIZE - 1)
+        within = address - page
+        if within <= PAGE_SIZE - 8:
+            data = self._pages.get(page)
+            if data:
+                self._pages.move_to_end(page)
+                return _QWORD.unpack_from(data, within)[0]
+        return _QWORD.unpack(self.read(address, 8))[0]
 
     def try_read(self, address: int, size: int) -> bytes | None:
         try:
