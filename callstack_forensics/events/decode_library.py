@@ -31,7 +31,9 @@ _LOADER_FRAME = re.compile(r"(?:^|\\)(?:" + "|".join(re.escape(name) for name in
 def in_loader(stack: ThreadStack) -> int | None:
     """Index of the first frame of ntdll's LdrLoadDll / LdrpLoadDll, or None."""
     for frame in stack.frames:
-        if _LOADER_FRAME.search(frame.symbol_info.lower()) is not None:
+        text = frame.symbol_info.lower()
+        # the text both names share, found in C: almost no frame has it, and those skip the regex
+        if "ntdll.dll!ldr" in text and _LOADER_FRAME.search(text) is not None:
             return frame.index
     return None
 

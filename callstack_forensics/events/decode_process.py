@@ -24,7 +24,9 @@ _CLONE_FRAME = re.compile(r"(?:^|\\)(?:" + "|".join(re.escape(name) for name in 
 
 
 def is_clone_frame(symbol_info: str) -> bool:
-    return _CLONE_FRAME.search(symbol_info.lower()) is not None
+    text = symbol_info.lower()
+    # the text both names share, found in C: almost no frame has it, and those skip the regex
+    return "ntdll.dll!rtlc" in text and _CLONE_FRAME.search(text) is not None
 
 
 def forking_now(stack: ThreadStack) -> bool:

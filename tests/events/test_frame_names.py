@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from callstack_forensics.engine.stack import FoundBy, Frame, ThreadStack
-from callstack_forensics.events.decode_library import in_loader
-from callstack_forensics.events.decode_process import is_clone_frame
+from callstack_forensics.events.decode_library import LOADER_FRAMES, in_loader
+from callstack_forensics.events.decode_process import CLONE_FUNCTIONS, is_clone_frame
 
 CASES = [
     ("C:\\Windows\\System32\\ntdll.dll!RtlCloneUserProcess+0x5a", True),
@@ -37,3 +37,13 @@ def test_the_loader_frame_is_the_first_frame_in_ldrloaddll_or_ldrploaddll():
                             "C:\\Windows\\System32\\NTDLL.DLL!LDRLOADDLL+0x99")) == 1
     assert in_loader(_stack("ntdll.dll!LdrLoadDll+0x99")) == 0
     assert in_loader(_stack("C:\\x\\notntdll.dll!LdrLoadDll+0x99", "C:\\x\\ntdll.dll!LdrGetDllHandle")) is None
+
+
+@pytest.mark.parametrize("name", CLONE_FUNCTIONS)
+def test_every_clone_function_is_found(name):
+    assert is_clone_frame(name + "+0x10") and is_clone_frame("C:\\Windows\\System32\\" + name.upper())
+
+
+@pytest.mark.parametrize("name", LOADER_FRAMES)
+def test_every_loader_function_is_found(name):
+    assert in_loader(_stack("ntdll.dll!NtMapViewOfSection", "C:\\Windows\\System32\\" + name.upper() + "+0x3c")) == 1
