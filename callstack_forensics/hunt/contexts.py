@@ -7,10 +7,10 @@ reverse. Those records sit in private memory (the implant's stack or heap) for t
 an x64 CONTEXT whose RIP is one of those functions and whose RSP lies in one of the process's
 thread stacks. Patriot looks for them on a live host; here they are looked for in the snapshot.
 
-The scan is cheap: it searches each private page for the eight bytes of each target function's
-address (one ``bytes.find`` per target per page), and only where one sits at a CONTEXT's RIP
-offset does it check the record (ContextFlags, RSP). Pages a source does not hold are skipped,
-never read as zeros.
+The scan is cheap: a page is searched for the eight bytes of each target function's address
+only when a target can sit at a CONTEXT's RIP offset there (a byte filter, then a set test:
+``RipValues``), and only where one does is the record checked (ContextFlags, RSP). Pages a
+source does not hold are skipped, never read as zeros.
 """
 
 from __future__ import annotations
