@@ -38,7 +38,7 @@ from ..memory import (
 )
 from ..memory.implantstate import MappedFile
 from ..memory.wow64context import read_wow64_context
-from .token import integrity_sid
+from .token import SidsLayout, integrity_sid, user_sid
 
 from . import fileobjects
 from .threadstate import ThreadStateReader, reader_for
@@ -158,7 +158,7 @@ class VolatilityProcess(ProcessMemory):
             ppid=int(proc.InheritedFromUniqueProcessId),
             is_wow64=wow64,
             create_time=self._member(lambda: filetime(int(proc.CreateTime.QuadPart))),
-            user_sid=self._member(lambda: token_user(proc.Token.dereference().cast("_TOKEN"))),
+            user_sid=self._member(lambda: self._token_user(proc.Token.dereference().cast("_TOKEN"))),
             session=self._member(self._session),
             clone_root=self._member(self._clone_root),
             image_device_path=self._member(self._image_device_path),
@@ -622,7 +622,22 @@ class VolatilityProcess(ProcessMemory):
         token = self._context.object(
             self._kernel.symbol_table_name + constants.BANG + "_TOKEN", layer_name=self._kernel.layer_name, offset=pointer
         )
-        return token_user(token)
+        return self._token_user(token)
+
+    def _token_user(self, token: Any) -> str | None:
+        """The token's user SID: read raw (token.user_sid) where the token is in the kernel's layer
+        and the symbol table has its members, else through Volatility's ``get_sids``; the same text."""
+        layout = self._sids_layout
+        kvo = self._context.layers[token.vol.layer_name].config.get("kernel_virtual_offset", None)
+        if layout is None or token.vol.layer_name != self._kernel.layer_name or not kvo:
+            return token_user(token)
+        return user_sid(self._kernel_layer, int(token.vol.offset), layout)
+
+    @cached_property
+    def _sids_layout(self) -> SidsLayout | None:
+        mask = self._context.layers[self._kernel.layer_name].address_mask
+        return self._kernel_wide(("sids_layout", mask), lambda: SidsLayout.resolve(
+            self._context, self._kernel.symbol_table_name, mask))
 
     # ---- handles ------------------------------------------------------------------
 
