@@ -48,10 +48,12 @@ from .rawstructs import (
     LayoutUnknown,
     LoaderEntry,
     LoaderLayout,
+    ParametersLayout,
     ThreadLayout,
     TreeTooDeep,
     Vad,
     VadLayout,
+    unicode_string,
     vad_nodes,
 )
 
@@ -141,9 +143,16 @@ class VolatilityProcess(ProcessMemory):
         path = cmdline = directory = None
         try:
             params = proc.get_peb().ProcessParameters
-            path = _str(params.ImagePathName.get_string())
-            cmdline = _str(params.CommandLine.get_string())
-            directory = self._member(lambda: _str(params.CurrentDirectory.DosPath.get_string()))
+            strings = self._raw_parameters(params)
+            if strings is None:  # not in one piece: Volatility's objects, member by member
+                path = _str(params.ImagePathName.get_string())
+                cmdline = _str(params.CommandLine.get_string())
+                directory = self._member(lambda: _str(params.CurrentDirectory.DosPath.get_string()))
+            else:  # the same reads in the same order, from the structure's bytes
+                image, command, current = strings
+                path = unicode_string(self._layer, *image)
+                cmdline = unicode_string(self._layer, *command)
+                directory = self._member(lambda: unicode_string(self._layer, *current))
         except READ_ERRORS:
             self.notes.append("PEB or process parameters not readable")
         try:
@@ -168,6 +177,20 @@ class VolatilityProcess(ProcessMemory):
             integrity_sid=self._member(lambda: integrity_sid(
                 self._context, self._kernel.layer_name, proc.Token.dereference().cast("_TOKEN"))),
         )
+
+    def _raw_parameters(self, params: Any) -> tuple[tuple[int, int], ...] | None:
+        """(Length, Buffer) of the image path, command line and current directory where the
+        layout is known and the parameters read in one piece (rawstructs.ParametersLayout)."""
+        layout = self._kernel_wide(("parameters_layout", self._layer.address_mask), self._parameters_layout)
+        if layout is None or params.vol.native_layer_name != self._layer_name:
+            return None
+        return layout.strings(self._layer, int(params) & self._layer.address_mask)
+
+    def _parameters_layout(self) -> ParametersLayout | None:
+        try:
+            return ParametersLayout.resolve(self._context, self._kernel.symbol_table_name, self._layer.address_mask)
+        except (LayoutUnknown, exceptions.SymbolError, AttributeError, KeyError, ValueError):
+            return None
 
     @staticmethod
     def _member(read: Any) -> Any:

@@ -334,7 +334,7 @@ class FileNameFields:
             length = _read_field(layer, file_object, self.length)
             if length <= 0:
                 return None
-            return _unicode(layer, length, _read_field(layer, file_object, self.buffer))  # Volatility's String
+            return unicode_string(layer, length, _read_field(layer, file_object, self.buffer))  # Volatility's String
         except READ_ERRORS:
             return None
 
@@ -634,19 +634,63 @@ class LoaderLayout:
             return None if member is None else member.get(data, self.start)
 
         try:  # Volatility's get_string: Length bytes at Buffer, UTF-16, errors replaced, cut at a NUL
-            path = (_unicode(layer, get(self.full_length), get(self.full_buffer))
-                    or _unicode(layer, get(self.base_length), get(self.base_buffer)))
+            path = (unicode_string(layer, get(self.full_length), get(self.full_buffer))
+                    or unicode_string(layer, get(self.base_length), get(self.base_buffer)))
         except READ_ERRORS:
             path = None
         return LoaderEntry(get(self.dll_base), get(self.size_of_image), path, get(self.timestamp),
                            get(self.load_time), get(self.signing_level))
 
 
-def _unicode(layer: interfaces.layers.DataLayerInterface, length: int, buffer: int) -> str:
+@dataclass(frozen=True, slots=True)
+class ParametersLayout:
+    """Where a process's ``_RTL_USER_PROCESS_PARAMETERS`` keep the strings a process is named by:
+    its image path, command line and current directory (each a UNICODE_STRING's Length and
+    Buffer). Why: Volatility's objects took ~0.7 ms a process for the three."""
+
+    image_length: Field
+    image_buffer: Field
+    command_length: Field
+    command_buffer: Field
+    directory_length: Field
+    directory_buffer: Field
+    start: int
+    end: int
+
+    @classmethod
+    def resolve(cls, context: interfaces.context.ContextInterface, table: str, address_mask: int) -> "ParametersLayout":
+        params = TypeFields(context, table, "_RTL_USER_PROCESS_PARAMETERS", address_mask)
+        fields = dict(
+            image_length=params.need("ImagePathName.Length"), image_buffer=params.need("ImagePathName.Buffer"),
+            command_length=params.need("CommandLine.Length"), command_buffer=params.need("CommandLine.Buffer"),
+            directory_length=params.need("CurrentDirectory.DosPath.Length"),
+            directory_buffer=params.need("CurrentDirectory.DosPath.Buffer"),
+        )
+        start, end = span(list(fields.values()))
+        return cls(start=start, end=end, **fields)
+
+    def strings(self, layer: interfaces.layers.DataLayerInterface,
+                address: int) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]] | None:
+        """(Length, Buffer) of the image path, the command line and the current directory, from
+        one read of the structure's bytes; None when they do not read in one piece (Volatility's
+        objects then say member by member what is missing)."""
+        try:
+            data = layer.read(address + self.start, self.end - self.start)
+        except READ_ERRORS:
+            return None
+        return tuple((length.get(data, self.start), buffer.get(data, self.start)) for length, buffer in (
+            (self.image_length, self.image_buffer), (self.command_length, self.command_buffer),
+            (self.directory_length, self.directory_buffer)))
+
+
+def unicode_string(layer: interfaces.layers.DataLayerInterface, length: int, buffer: int) -> str:
+    """Volatility's ``UNICODE_STRING.get_string``: Length bytes at Buffer, UTF-16 with errors
+    replaced, cut at the first NUL; the layer's exception when the bytes do not read."""
     text = str(layer.read(buffer, length), encoding="utf16", errors="replace") if length > 0 else ""
     index = text.find("\x00")
     return text[:index] if index >= 0 else text
 
 
-__all__ = ["Field", "TypeFields", "Vad", "VadFields", "VadLayout", "LoaderEntry", "LoaderLayout", "ThreadLayout",
+__all__ = ["Field", "TypeFields", "Vad", "VadFields", "VadLayout", "LoaderEntry", "LoaderLayout", "ParametersLayout",
+           "ThreadLayout", "unicode_string",
            "list_entries", "vad_nodes", "LayoutUnknown", "TreeTooDeep", "VAD_MAX_DEPTH"]
