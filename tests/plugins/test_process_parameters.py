@@ -5,7 +5,6 @@ a byte-order mark first, an empty string, an unreadable buffer)."""
 
 from __future__ import annotations
 
-import shutil
 import struct
 from pathlib import Path
 
@@ -13,6 +12,8 @@ import pytest
 
 from callstack_forensics.volatility.adapter import READ_ERRORS, _str
 from callstack_forensics.volatility.session import VolatilitySettings, open_image
+
+from .conftest import forge
 
 
 def _processes(image: Path):
@@ -64,23 +65,22 @@ def test_every_real_layout(benign_real_isf_image):
     assert _compare(benign_real_isf_image) > 20
 
 
-def _patched(image: Path, folder: Path, edit) -> Path:
-    """A copy of ``image`` with ``edit(put, params, layout)`` applied to the explorer's parameters,
-    ``put(virtual address, bytes)`` writing through its process's page tables into the file."""
-    copy = folder / "patched.raw"
-    shutil.copyfile(image, copy)
-    shutil.copytree(image.parent / "symbols", folder / "symbols", dirs_exist_ok=True)
+def _patched(folder: Path, edit) -> Path:
+    """The benign desktop forged afresh into ``folder`` (sparse, as the forge writes it) with
+    ``edit(put, params, layout, layer)`` applied to the explorer's parameters, ``put(virtual
+    address, bytes)`` writing through its process's page tables into the file."""
+    image = forge("benign_desktop", folder / "patched.raw")
     memory = next(m for m in _processes(image) if m.process.name.lower() == "explorer.exe")
     params = int(memory._proc.get_peb().ProcessParameters) & memory._layer.address_mask
     layout = memory._kernel_wide(("parameters_layout", memory._layer.address_mask), memory._parameters_layout)
     layer = memory._layer.layer
-    with open(copy, "r+b") as out:
+    with open(image, "r+b") as out:
         def put(address: int, data: bytes) -> None:
             physical, _ = layer.translate(address)
             out.seek(physical)
             out.write(data)
         edit(put, params, layout, memory._layer)
-    return copy
+    return image
 
 
 def _buffer(layer, params, field) -> int:
@@ -113,8 +113,8 @@ def _unreadable_directory(put, params, layout, layer):
 
 @pytest.mark.parametrize("edit", [_odd_length, _nul_inside, _byte_order_mark, _empty, _unreadable_buffer,
                                   _unreadable_directory], ids=lambda f: f.__name__.strip("_"))
-def test_hostile_parameters_read_as_volatility_reads_them(scenario_image, tmp_path, edit):
-    copy = _patched(scenario_image("benign_desktop"), tmp_path, edit)
+def test_hostile_parameters_read_as_volatility_reads_them(tmp_path, edit):
+    copy = _patched(tmp_path, edit)
     memory = next(m for m in _processes(copy) if m.process.name.lower() == "explorer.exe")
     expected = _volatility(memory)
     info = memory.process

@@ -6,7 +6,6 @@ sub-authority at all)."""
 
 from __future__ import annotations
 
-import shutil
 import struct
 from pathlib import Path
 
@@ -14,6 +13,8 @@ import pytest
 
 from callstack_forensics.volatility.adapter import token_user
 from callstack_forensics.volatility.session import VolatilitySettings, open_image
+
+from .conftest import forge
 
 
 def _processes(image: Path):
@@ -57,21 +58,20 @@ def test_every_real_layout(benign_real_isf_image):
     assert _compare(benign_real_isf_image) > 20
 
 
-def _patched(image: Path, folder: Path, edit) -> Path:
-    """A copy of ``image`` with ``edit(memory, token, put)`` applied to the explorer's token,
-    ``put(virtual address, bytes)`` writing through the kernel's page tables into the file."""
-    copy = folder / "patched.raw"
-    shutil.copyfile(image, copy)
-    shutil.copytree(image.parent / "symbols", folder / "symbols", dirs_exist_ok=True)
+def _patched(folder: Path, edit) -> Path:
+    """The benign desktop forged afresh into ``folder`` (sparse, as the forge writes it) with
+    ``edit(memory, token, put)`` applied to the explorer's token, ``put(virtual address, bytes)``
+    writing through the kernel's page tables into the file."""
+    image = forge("benign_desktop", folder / "patched.raw")
     memory = next(m for m in _processes(image) if m.process.name.lower() == "explorer.exe")
     layer = memory._context.layers[memory._kernel.layer_name]
-    with open(copy, "r+b") as out:
+    with open(image, "r+b") as out:
         def put(address: int, data: bytes) -> None:
             physical, _ = layer.translate(address)
             out.seek(physical)
             out.write(data)
         edit(memory, _token(memory), put)
-    return copy
+    return image
 
 
 def _first_sid(memory, token) -> int:
@@ -107,8 +107,8 @@ def _count(memory, token, put):
 
 @pytest.mark.parametrize("edit", [_unreadable_first, _revision, _many_subs, _no_subs, _authority, _count],
                          ids=lambda f: f.__name__.strip("_"))
-def test_hostile_tokens_read_as_volatility_reads_them(scenario_image, tmp_path, edit):
-    copy = _patched(scenario_image("benign_desktop"), tmp_path, edit)
+def test_hostile_tokens_read_as_volatility_reads_them(tmp_path, edit):
+    copy = _patched(tmp_path, edit)
     memory = next(m for m in _processes(copy) if m.process.name.lower() == "explorer.exe")
     token = _token(memory)
     expected = token_user(token)
