@@ -11,7 +11,7 @@ leaves them: nothing else changes.
 
 from __future__ import annotations
 
-import shutil
+import os
 import struct
 from pathlib import Path
 
@@ -56,12 +56,37 @@ def _loader_lists_gone(view: ForgedView) -> list[Patch]:
 
 def _mutated(folder: Path, view: ForgedView, name: str, patches: list[Patch]) -> Path:
     image = folder / f"{name}.raw"
-    shutil.copyfile(view.result.image, image)
+    _sparse_copy(view.result.image, image)
     with open(image, "r+b") as handle:
         for patch in patches:
             handle.seek(patch.offset)
             handle.write(patch.data)
     return image
+
+
+def _sparse_copy(source: Path, target: Path) -> None:
+    """``source``'s bytes into ``target``, its holes left holes: the forge writes a 4 GiB image
+    sparse, and a plain copy would write all of it (4 GiB of disk and seconds per copy)."""
+    size = source.stat().st_size
+    with open(source, "rb") as src, open(target, "wb") as dst:
+        dst.truncate(size)
+        offset = 0
+        while offset < size:
+            try:
+                start = os.lseek(src.fileno(), offset, os.SEEK_DATA)
+            except OSError:  # no data past offset (ENXIO)
+                break
+            end = os.lseek(src.fileno(), start, os.SEEK_HOLE)
+            src.seek(start)
+            dst.seek(start)
+            remaining = end - start
+            while remaining:
+                chunk = src.read(min(remaining, 1 << 20))
+                if not chunk:
+                    return
+                dst.write(chunk)
+                remaining -= len(chunk)
+            offset = end
 
 
 @pytest.fixture(scope="module")
