@@ -19,7 +19,7 @@ def compile_getter(path: tuple[str, ...]) -> Getter:
     parts = _split(path)
     if not parts:
         return lambda obj: obj
-    flattened = _flattened_keys(parts)
+    flattened = tuple(zip(parts, _flattened_keys(parts)))
     if len(parts) == 1:
         (key,) = parts
         return lambda obj: obj.get(key) if type(obj) is dict else _walk(obj, parts, 0)
@@ -28,6 +28,8 @@ def compile_getter(path: tuple[str, ...]) -> Getter:
         cur = obj
         try:
             for key in parts:
+                if key not in cur:  # a miss found without raising: a raise costs ~1.5 us, 11 a thread event
+                    return _miss(obj, parts, flattened)
                 cur = cur[key]
             return cur
         except (KeyError, TypeError, IndexError):
@@ -52,12 +54,13 @@ def _flattened_keys(parts: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
     return tuple(tuple(".".join(parts[i:j]) for j in range(i + 2, len(parts) + 1)) for i in range(len(parts)))
 
 
-def _miss(obj: Any, parts: tuple[str, ...], flattened: tuple[tuple[str, ...], ...]) -> Any:
-    """The fast chain broke: find out whether it is a real miss before walking in general."""
+def _miss(obj: Any, parts: tuple[str, ...], steps: tuple[tuple[str, tuple[str, ...]], ...]) -> Any:
+    """The fast chain broke: find out whether it is a real miss before walking in general.
+    ``steps``: each segment with the dotted keys that could stand for it and those after it."""
     cur = obj
-    for depth, key in enumerate(parts):
+    for key, dotted in steps:
         if type(cur) is dict:
-            if not cur.keys().isdisjoint(flattened[depth]):
+            if dotted and not cur.keys().isdisjoint(dotted):
                 return _walk(obj, parts, 0)
             if key not in cur:
                 return None
