@@ -17,6 +17,9 @@ compilation, every process opened for its identity): context for the per-thread 
 A fifth, MemProcFS (the C engine responders also use; the pinned ``memprocfs`` wheel, offline)
 reads every call stack of every thread of the same image in the same rounds
 (``tests/bench_memprocfs.py``): the fastest peer, for the per-thread cost and the whole run.
+A sixth, stock ``windows.pslist``, only lists the processes: what any Volatility plugin that reads
+a process pays before its own work (start-up, automagic, the process list), the floor of a run
+through ``vol``, set beside MemProcFS's whole run.
 
 Measurements, never pass/fail: a figure that misses its target is reported as missed.
 """
@@ -42,7 +45,7 @@ RUNS = 5
 PER_THREAD_RUNS = 10
 VOL = Path(sys.executable).parent / "vol"
 LAUNCHER = Path(__file__).resolve().parent / "bench_launch.py"
-DETECT, MALFIND, THREADS = "callstacks.detect", "windows.malfind", "windows.threads"
+DETECT, MALFIND, THREADS, PSLIST = "callstacks.detect", "windows.malfind", "windows.threads", "windows.pslist"
 MEMPROCFS = "memprocfs"  # MemProcFS reading every thread's call stack (tests/bench_memprocfs.py)
 FIXED = "fixed"  # callstacks.detect walking no process
 
@@ -78,6 +81,7 @@ class Image:
     scale: int
     path: Path
     threads: int  # as the forge wrote them: what windows.threads must list
+    pids: frozenset[int] = frozenset()  # the forged processes: windows.pslist must list them all
 
     @property
     def symbols(self) -> Path:
@@ -104,7 +108,8 @@ def forge_images(out: Path) -> list[Image]:
     for scale in SCALES:
         folder = out / f"benign_x{scale}"
         result = forge(SCENARIO, folder / "benign.raw", threads_scale=scale)
-        images.append(Image(scale, result.image, sum(len(p.threads) for p in result.plans)))
+        images.append(Image(scale, result.image, sum(len(p.threads) for p in result.plans),
+                            frozenset(p.pid for p in result.plans)))
         (folder / "volcache").mkdir(exist_ok=True)  # vol cannot create its cache folder itself
     return images
 
@@ -154,11 +159,14 @@ def warm_and_check(image: Image, which: str) -> None:
         if len(rows) != image.threads or len(tids) != image.threads:
             raise AssertionError(f"windows.threads lists {len(rows)} threads ({len(tids)} TIDs) in the "
                                  f"{image.scale}x image, the forge wrote {image.threads}")
+    if which == PSLIST and not image.pids <= {row["PID"] for row in rows}:
+        raise AssertionError(f"windows.pslist misses processes of the {image.scale}x image: "
+                             f"{sorted(image.pids - {row['PID'] for row in rows})}")
     if which in (DETECT, FIXED) and rows:
         raise AssertionError(f"{which} found {len(rows)} matches on the benign {image.scale}x image: {rows[:3]}")
 
 
-ORDER = (DETECT, MALFIND, THREADS, FIXED, MEMPROCFS)
+ORDER = (DETECT, MALFIND, THREADS, FIXED, MEMPROCFS, PSLIST)
 
 
 def compare(out: Path, runs: int = RUNS, progress=print) -> list[ScaleResult]:
