@@ -6,7 +6,9 @@ import json
 import os
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -23,6 +25,31 @@ def forge(scenario: str, out: Path, isf: Path | None = None) -> Path:
         cmd += ["--isf", str(isf)]
     subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=300)
     return out
+
+
+def process_memories(image: Path) -> list[Any]:
+    """Every process of ``image`` as the analysis opens it (our adapter), with the image's own symbols."""
+    from callstack_forensics.volatility.session import VolatilitySettings, open_image
+
+    source = open_image(image, VolatilitySettings(symbols=[image.parent / "symbols"]), lambda *_: None)
+    return [o.memory for o in source.processes() if o.memory is not None]
+
+
+def process_memory(image: Path, name: str) -> Any:
+    """The process of ``image`` named ``name`` (lower case), as :func:`process_memories` opens it."""
+    return next(m for m in process_memories(image) if m.process.name.lower() == name)
+
+
+@contextmanager
+def writes_through(image: Path, layer: Any) -> Iterator[Callable[[int, bytes], None]]:
+    """``put(virtual address, bytes)``: writes into the image file where ``layer``'s page tables
+    map the address (a hostile structure patched in place, the rest of the image untouched)."""
+    with open(image, "r+b") as out:
+        def put(address: int, data: bytes) -> None:
+            physical, _ = layer.translate(address)
+            out.seek(physical)
+            out.write(data)
+        yield put
 
 
 def vol_json(image: Path, plugin: str, *args: str) -> list[dict]:

@@ -11,14 +11,8 @@ from pathlib import Path
 import pytest
 
 from callstack_forensics.volatility.adapter import READ_ERRORS, _str
-from callstack_forensics.volatility.session import VolatilitySettings, open_image
 
-from .conftest import forge
-
-
-def _processes(image: Path):
-    source = open_image(image, VolatilitySettings(symbols=[image.parent / "symbols"]), lambda *_: None)
-    return [o.memory for o in source.processes() if o.memory is not None]
+from .conftest import forge, process_memories, process_memory, writes_through
 
 
 def _volatility(memory) -> tuple:
@@ -39,7 +33,7 @@ def _volatility(memory) -> tuple:
 
 def _compare(image: Path, hostile: bool = False) -> int:
     compared = 0
-    for memory in _processes(image):
+    for memory in process_memories(image):
         try:
             params = memory._proc.get_peb().ProcessParameters
         except READ_ERRORS:
@@ -70,15 +64,10 @@ def _patched(folder: Path, edit) -> Path:
     ``edit(put, params, layout, layer)`` applied to the explorer's parameters, ``put(virtual
     address, bytes)`` writing through its process's page tables into the file."""
     image = forge("benign_desktop", folder / "patched.raw")
-    memory = next(m for m in _processes(image) if m.process.name.lower() == "explorer.exe")
+    memory = process_memory(image, "explorer.exe")
     params = int(memory._proc.get_peb().ProcessParameters) & memory._layer.address_mask
     layout = memory._kernel_wide(("parameters_layout", memory._layer.address_mask), memory._parameters_layout)
-    layer = memory._layer.layer
-    with open(image, "r+b") as out:
-        def put(address: int, data: bytes) -> None:
-            physical, _ = layer.translate(address)
-            out.seek(physical)
-            out.write(data)
+    with writes_through(image, memory._layer.layer) as put:
         edit(put, params, layout, memory._layer)
     return image
 
@@ -115,7 +104,7 @@ def _unreadable_directory(put, params, layout, layer):
                                   _unreadable_directory], ids=lambda f: f.__name__.strip("_"))
 def test_hostile_parameters_read_as_volatility_reads_them(tmp_path, edit):
     copy = _patched(tmp_path, edit)
-    memory = next(m for m in _processes(copy) if m.process.name.lower() == "explorer.exe")
+    memory = process_memory(copy, "explorer.exe")
     expected = _volatility(memory)
     info = memory.process
     assert info.path == expected[0]

@@ -12,14 +12,8 @@ from pathlib import Path
 import pytest
 
 from callstack_forensics.volatility.adapter import token_user
-from callstack_forensics.volatility.session import VolatilitySettings, open_image
 
-from .conftest import forge
-
-
-def _processes(image: Path):
-    source = open_image(image, VolatilitySettings(symbols=[image.parent / "symbols"]), lambda *_: None)
-    return [o.memory for o in source.processes() if o.memory is not None]
+from .conftest import forge, process_memories, process_memory, writes_through
 
 
 def _token(memory):
@@ -28,7 +22,7 @@ def _token(memory):
 
 def _compare(image: Path) -> int:
     compared = 0
-    for memory in _processes(image):
+    for memory in process_memories(image):
         assert memory._sids_layout is not None, "the raw reader must be the one tested"
         token = _token(memory)
         assert memory._token_user(token) == token_user(token), memory.process.name
@@ -41,7 +35,7 @@ def test_every_process_and_impersonated_thread(scenario_image):
     image = scenario_image("remote_registry_run_key")
     assert _compare(image) > 5
     impersonating = 0
-    for memory in _processes(image):
+    for memory in process_memories(image):
         for thread in memory.threads():
             if thread.impersonation_sid:
                 impersonating += 1
@@ -63,13 +57,8 @@ def _patched(folder: Path, edit) -> Path:
     ``edit(memory, token, put)`` applied to the explorer's token, ``put(virtual address, bytes)``
     writing through the kernel's page tables into the file."""
     image = forge("benign_desktop", folder / "patched.raw")
-    memory = next(m for m in _processes(image) if m.process.name.lower() == "explorer.exe")
-    layer = memory._context.layers[memory._kernel.layer_name]
-    with open(image, "r+b") as out:
-        def put(address: int, data: bytes) -> None:
-            physical, _ = layer.translate(address)
-            out.seek(physical)
-            out.write(data)
+    memory = process_memory(image, "explorer.exe")
+    with writes_through(image, memory._context.layers[memory._kernel.layer_name]) as put:
         edit(memory, _token(memory), put)
     return image
 
@@ -109,7 +98,7 @@ def _count(memory, token, put):
                          ids=lambda f: f.__name__.strip("_"))
 def test_hostile_tokens_read_as_volatility_reads_them(tmp_path, edit):
     copy = _patched(tmp_path, edit)
-    memory = next(m for m in _processes(copy) if m.process.name.lower() == "explorer.exe")
+    memory = process_memory(copy, "explorer.exe")
     token = _token(memory)
     expected = token_user(token)
     assert memory._token_user(token) == expected
